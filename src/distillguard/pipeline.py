@@ -1,0 +1,161 @@
+"""The scan: store → signals → accounts/networks/decisions → outputs.
+
+This module only orchestrates. Each stage is a pure function of frames that
+lives in its own part; the store (an engine) only moves data.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from distillguard import schema as S
+
+if TYPE_CHECKING:
+    from distillguard.decisions import Calibration, Detection, Policy
+    from distillguard.engines.base import Store
+    from distillguard.ingest import IngestSummary, Mapping
+    from distillguard.signals import SignalRunner
+
+__all__ = ["ScanResult", "TEXT_COLUMNS", "feature_frame", "detect_events", "scan"]
+
+log = logging.getLogger(__name__)
+
+# Columns that carry text: read batch by batch for the signals, never kept for the whole scan.
+TEXT_COLUMNS = (S.PROMPT, S.INPUT_MESSAGES, S.OUTPUT_MESSAGES, S.SYSTEM, S.REASONING_TEXT)
+SYSTEM_ID = "system.id"
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    ingest: IngestSummary | None
+    events: int
+    subjects: int
+    flagged: int
+    campaigns: int
+    seconds: dict[str, float]
+    out_dir: Path
+
+
+def _signal_batches(
+    batches: Iterator[pl.DataFrame], runner: SignalRunner, on_progress: Progress | None
+) -> pl.DataFrame:
+    """Score each batch, keep only the non-text columns plus the signal columns."""
+    parts: list[pl.DataFrame] = []
+    for batch in batches:
+        scores = runner.score_batch(batch).drop(S.EVENT_KEY)
+        system_id = batch.select(
+            pl.when(pl.col(S.SYSTEM).is_not_null())
+            .then(pl.col(S.SYSTEM).hash())
+            .otherwise(None)
+            .alias(SYSTEM_ID)
+        )
+        parts.append(pl.concat([batch.drop(TEXT_COLUMNS), system_id, scores], how="horizontal"))
+        if on_progress:
+            on_progress("signals", batch.height)
+    if not parts:
+        raise ValueError("no events to scan")
+    frame = pl.concat(parts, how="vertical_relaxed")
+    clusters = runner.finish()
+    return frame.join(clusters, on="template.id", how="left")
+
+
+def feature_frame(
+    batches: Iterator[pl.DataFrame],
+    *,
+    runner: SignalRunner | None = None,
+    on_progress: Progress | None = None,
+) -> pl.DataFrame:
+    """Turn canonical event batches into the feature frame detection reads.
+
+    Memory stays bounded by the batch size for text: only numeric and id
+    columns of the whole scan are kept.
+    """
+    from distillguard.signals import SignalRunner
+
+    runner = runner or SignalRunner.from_config(None)
+    return _signal_batches(batches, runner, on_progress)
+
+
+def detect_events(
+    batches: Iterator[pl.DataFrame],
+    *,
+    calibration: Calibration | None = None,
+    policy: Policy | None = None,
+    on_progress: Progress | None = None,
+) -> tuple[pl.DataFrame, Detection]:
+    """Signals and detection over canonical batches; returns the feature frame too."""
+    from distillguard.decisions import detect
+
+    frame = feature_frame(batches, on_progress=on_progress)
+    return frame, detect(frame, calibration=calibration, policy=policy)
+
+
+def scan(
+    sources: Sequence[str | Path],
+    *,
+    store: Store,
+    out_dir: Path,
+    mapping: Mapping | None = None,
+    strict: bool = False,
+    calibration: Calibration | None = None,
+    policy: Policy | None = None,
+    batch_size: int = 65_536,
+    on_progress: Progress | None = None,
+) -> ScanResult:
+    """Ingest ``sources`` (may be empty: scan what the store holds), detect, write outputs."""
+    from distillguard.ingest import ingest
+    from distillguard.ui import write_scan_outputs
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    summary = None
+    if sources:
+        summary = ingest(
+            sources,
+            store=store,
+            mapping=mapping,
+            strict=strict,
+            quarantine_path=out_dir / "quarantine.jsonl",
+            on_progress=(lambda n: on_progress("ingest", n)) if on_progress else None,
+        )
+    else:
+        (out_dir / "quarantine.jsonl").touch()
+    seconds["ingest"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    frame, detection = detect_events(
+        store.scan(None, batch_size),
+        calibration=calibration,
+        policy=policy,
+        on_progress=on_progress,
+    )
+    seconds["detect"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    write_scan_outputs(detection, out_dir, events=frame)
+    seconds["outputs"] = time.perf_counter() - started
+
+    subjects = detection.subjects
+    flagged = subjects.filter(
+        pl.col("action").is_in(["review", "throttle", "downgrade", "block"])
+    ).height
+    log.info("scan done: %d events, %d subjects, %d flagged", frame.height, subjects.height, flagged)
+    return ScanResult(
+        ingest=summary,
+        events=frame.height,
+        subjects=subjects.height,
+        flagged=flagged,
+        campaigns=len(detection.campaigns),
+        seconds=seconds,
+        out_dir=out_dir,
+    )
