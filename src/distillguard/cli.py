@@ -122,9 +122,7 @@ def _store(data_dir: Path) -> Any:
     return DuckDBStore(data_dir / "distillguard.duckdb")
 
 
-DataDir = Annotated[
-    Path, typer.Option("--data-dir", help="Where the embedded DuckDB store lives.")
-]
+DataDir = Annotated[Path, typer.Option("--data-dir", help="Where the embedded DuckDB store lives.")]
 MappingOpt = Annotated[
     Path | None, typer.Option("--mapping", "-m", help="Field mapping file (TOML or YAML).")
 ]
@@ -143,9 +141,9 @@ def ingest(
     data_dir: DataDir = Path(".dg-data"),
     mapping: MappingOpt = None,
     strict: StrictOpt = False,
-    quarantine: Annotated[
-        Path, typer.Option(help="Where bad rows go, with their reason.")
-    ] = Path("quarantine.jsonl"),
+    quarantine: Annotated[Path, typer.Option(help="Where bad rows go, with their reason.")] = Path(
+        "quarantine.jsonl"
+    ),
 ) -> None:
     """Read logs into the embedded store; bad rows go to the quarantine file."""
     from distillguard.ingest import ingest as run_ingest
@@ -162,17 +160,7 @@ def ingest(
             on_progress=lambda n: progress("rows", n),
         )
         store.close()
-    typer.echo(json.dumps(_summary_dict(summary), indent=2))
-
-
-def _summary_dict(summary: Any) -> dict[str, Any]:
-    return {
-        "rows_read": summary.rows_read,
-        "rows_stored": summary.rows_stored,
-        "rows_duplicate": summary.rows_duplicate,
-        "rows_quarantined": summary.rows_quarantined,
-        "quarantined_by_reason": dict(summary.quarantined_by_reason),
-    }
+    typer.echo(json.dumps(summary.as_dict(), indent=2))
 
 
 @app.command()

@@ -6,6 +6,7 @@ lives in its own part; the store (an engine) only moves data.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -149,8 +150,10 @@ def scan(
     flagged = subjects.filter(
         pl.col("action").is_in(["review", "throttle", "downgrade", "block"])
     ).height
-    log.info("scan done: %d events, %d subjects, %d flagged", frame.height, subjects.height, flagged)
-    return ScanResult(
+    log.info(
+        "scan done: %d events, %d subjects, %d flagged", frame.height, subjects.height, flagged
+    )
+    result = ScanResult(
         ingest=summary,
         events=frame.height,
         subjects=subjects.height,
@@ -159,3 +162,19 @@ def scan(
         seconds=seconds,
         out_dir=out_dir,
     )
+    _write_summary(result)
+    return result
+
+
+def _write_summary(result: ScanResult) -> None:
+    """``summary.json``: counts and stage timings of this scan, for people and benchmarks."""
+    ingest = result.ingest
+    payload = {
+        "events": result.events,
+        "subjects": result.subjects,
+        "flagged": result.flagged,
+        "campaigns": result.campaigns,
+        "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
+        "ingest": None if ingest is None else ingest.as_dict(),
+    }
+    (result.out_dir / "summary.json").write_text(json.dumps(payload, indent=2))

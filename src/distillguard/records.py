@@ -8,12 +8,12 @@ travels without its evidence.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 __all__ = ["Action", "Evidence", "AccountDecision", "Campaign", "QuarantinedRow"]
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """Graduated enforcement, weakest first. Order matters: it is the escalation ladder."""
 
     ALLOW = "allow"

@@ -1,0 +1,151 @@
+"""Risk: account evidence and cluster evidence combined into one number in [0, 1].
+
+The score is a logistic combination of evidence families, each in [0, 1]:
+
+- ``content``: share of requests that look like harvesting (public-dataset items,
+  reasoning elicitation, synthetic-data generators, grading, rewrites, jailbreaks;
+  any of them: campaigns mix styles).
+- ``narrow``: "massive volume concentrated in a few areas, highly repetitive
+  structures" (Anthropic, Feb 2026) — top-3 template share scaled by volume.
+- ``automation``: single-turn, round-the-clock, regular inter-arrival times.
+- ``new_full``: a new account starting at full throughput (NSA/CISA/FBI, Sep 2026).
+- ``coordination``: the subject's cluster score times its attachment to the
+  cluster (0 outside any cluster).
+
+Any one account family alone stays well below the review threshold in practice
+(benchmark runners, batch jobs and researchers each light one or two of them);
+coordination with purpose is what lifts a subject over it. The weights are
+priors; where actions start is fitted on benign traffic (``calibrate``).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from distillguard.accounts.profile import FIRST_HOURS
+from distillguard.networks.cluster import CLUSTER
+
+__all__ = [
+    "CLUSTER_SCORE",
+    "COMPONENTS",
+    "WEIGHTS",
+    "cluster_scores",
+    "subject_scores",
+]
+
+CLUSTER_SCORE = "cluster_score"
+COMPONENTS = ("content", "narrow", "automation", "new_full", "coordination")
+BIAS = -6.0
+WEIGHTS: dict[str, float] = {
+    "content": 1.5,
+    "narrow": 1.5,
+    "automation": 1.0,
+    "new_full": 1.0,
+    "coordination": 10.0,
+}
+CONTENT_SHARES = (
+    "dataset_share",
+    "reasoning_share",
+    "synthetic_share",
+    "grader_share",
+    "rewrite_share",
+    "jailbreak_share",
+)
+
+
+def _volume(events: pl.Expr) -> pl.Expr:
+    """0 for one request, 1 from a thousand on (log scale)."""
+    return (events.cast(pl.Float64).log10() / 3.0).clip(0.0, 1.0)
+
+
+def cluster_scores(clusters: pl.DataFrame) -> pl.DataFrame:
+    """Add ``coordination``, ``purpose`` and ``cluster_score`` (all in [0, 1]) per cluster.
+
+    Coordination is a noisy-or over independent kinds of shared behaviour, each
+    discounted by how much benign groups share it too: shared IPs alone (NATs,
+    VPN exits) count little; lockstep timing, split dataset coverage, shared
+    payment and bulk creation count fully. Purpose is the strongest harvesting
+    share of the cluster's requests; a ring of accounts with nothing to harvest
+    (a company behind one NAT) scores low however dense it is.
+    """
+    if clusters.height == 0:
+        return clusters.with_columns(
+            pl.lit(None, dtype=pl.Float64).alias(c)
+            for c in ("coordination", "purpose", CLUSTER_SCORE)
+        )
+
+    def col(name: str) -> pl.Expr:
+        return pl.col(name).fill_null(0.0).cast(pl.Float64).clip(0.0, 1.0)
+
+    kinds = [
+        col("density.payment"),
+        col("density.synchrony"),
+        col("density.coverage") * (1.0 - col("dataset_redundancy")),
+        col("density.template") * col("template_concentration").sqrt(),
+        col("density.system") * 0.5,
+        col("density.creation") * col("creation_burst"),
+        col("succession_share") * 0.5,
+        # Shared addresses: NATs, VPN exits and campus networks share them too, so they count
+        # only at half strength (and purpose gates the whole score).
+        pl.max_horizontal(col("density.ip"), col("density.ip24") * 0.7, col("density.tls") * 0.5)
+        * 0.5,
+        # Many members moving to a new model within a day of its release, together.
+        col("pivot_share") * 0.5,
+    ]
+    miss = pl.lit(1.0)
+    for k in kinds:
+        miss = miss * (1.0 - k)
+    purpose = pl.max_horizontal(col("harvest_share"), col("template_concentration") * 0.5)
+    # The larger a coordinated group, the less likely it is a coincidence (a research group
+    # of four on one campus network is common; twenty accounts are not).
+    size = pl.col("size").cast(pl.Float64)
+    size_factor = (size.log() / pl.lit(20.0).log()).clip(0.2, 1.0)
+    return clusters.with_columns(
+        (1.0 - miss).alias("coordination"), purpose.alias("purpose")
+    ).with_columns(
+        (pl.col("coordination") * pl.col("purpose").sqrt() * size_factor).alias(CLUSTER_SCORE)
+    )
+
+
+def subject_scores(profiles: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataFrame:
+    """Profiles (with ``cluster``) plus the component columns, ``logit`` and ``risk``."""
+    scored = profiles
+    if CLUSTER not in scored.columns:
+        scored = scored.with_columns(pl.lit(None, dtype=pl.UInt32).alias(CLUSTER))
+    if clusters.height:
+        scored = scored.join(clusters.select(CLUSTER, CLUSTER_SCORE), on=CLUSTER, how="left")
+    else:
+        scored = scored.with_columns(pl.lit(None, dtype=pl.Float64).alias(CLUSTER_SCORE))
+    volume = _volume(pl.col("events"))
+    first_rate = pl.col("first_hours_events") / pl.min_horizontal(
+        pl.lit(FIRST_HOURS), pl.col("active_hours").clip(lower_bound=1.0)
+    )
+    regular = (1.2 - pl.col("iat_cv").fill_null(1.2)).clip(0.0, 1.0)
+    automation = (
+        pl.col("single_turn_share").fill_null(0.5) + pl.col("hour_entropy").fill_null(0.0) + regular
+    ) / 3.0
+    scored = scored.with_columns(
+        pl.col("harvest_share").fill_null(0.0).alias("content"),
+        (pl.col("template_top_share").fill_null(0.0) * volume).alias("narrow"),
+        (automation * volume).alias("automation"),
+        (
+            pl.col("new_account").cast(pl.Float64)
+            * (first_rate / pl.col("events_per_hour").clip(lower_bound=1e-9)).clip(0.0, 1.0)
+            * volume
+        ).alias("new_full"),
+        # A member inherits its cluster's score in proportion to how tightly it is tied in.
+        (
+            pl.col(CLUSTER_SCORE).fill_null(0.0)
+            * (
+                pl.col("attachment").fill_null(1.0)
+                if "attachment" in scored.columns
+                else pl.lit(1.0)
+            )
+        ).alias("coordination"),
+    )
+    logit = pl.lit(BIAS)
+    for name, weight in WEIGHTS.items():
+        logit = logit + weight * pl.col(name)
+    return scored.with_columns(logit.alias("logit")).with_columns(
+        (1.0 / (1.0 + (-pl.col("logit")).exp())).alias("risk")
+    )

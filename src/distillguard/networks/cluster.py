@@ -1,0 +1,331 @@
+"""Leiden (CPM) clusters over the subject graph, and cluster-level features.
+
+CPM, not modularity: modularity's resolution limit merges small rings into
+their neighbours on large graphs (Fortunato & Barthélemy, PNAS 2007), while CPM
+keeps any group whose internal weight density exceeds the resolution, whatever
+the size of the rest of the graph (Traag et al., Sci. Rep. 2019).
+
+Cluster feature columns (one row per cluster of two or more subjects):
+``cluster``, ``size``, ``events``, ``density.<kind>`` (strength-weighted
+share of member pairs linked by that edge kind), ``template_concentration`` (share of the cluster's
+requests in its 3 most used templates), ``top_template``, ``top_dataset``,
+``succession_share`` (members on a ban-and-replace chain),
+``dataset_items`` (distinct items of it, all members together),
+``dataset_redundancy`` (1 - union / sum of per-member items: 0 = disjoint
+slices), ``dataset_coverage`` (union / dataset size, null if unknown),
+``<signal>_share`` and ``harvest_share`` (share of the cluster's requests), ``new_account_share``,
+``creation_burst`` (largest share of members created in one hour),
+``pivot_share``, ``top_payment``/``top_payment_members``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+
+import polars as pl
+
+from distillguard import schema as S
+from distillguard.accounts.base import DATASET_ITEM, DATASET_NAME, SUBJECT, TEMPLATE_CLUSTER
+from distillguard.accounts.profile import SIGNAL_THRESHOLD, harvest_expr
+from distillguard.networks.base import EDGE_KINDS
+from distillguard.networks.edges import BASE_WEIGHTS
+
+__all__ = ["CLUSTER", "cluster_features", "leiden_clusters", "member_attachment", "pair_weights"]
+
+log = logging.getLogger(__name__)
+
+CLUSTER = "cluster"
+
+
+def pair_weights(edges: pl.DataFrame) -> pl.DataFrame:
+    """Total weight per subject pair over every edge kind (circulant edges count their pairs).
+
+    Within one kind a pair keeps its strongest edge: two accounts sharing five
+    proxy IPs are not five times as linked as two sharing one.
+    """
+    return (
+        edges.with_columns((pl.col("weight") * pl.col("pairs")).alias("w"))
+        .group_by("src", "dst", "kind")
+        .agg(pl.col("w").max())
+        .group_by("src", "dst")
+        .agg(pl.col("w").sum().alias("weight"))
+        .filter(pl.col("weight") > 0)
+        .sort("src", "dst")
+    )
+
+
+def leiden_clusters(
+    weights: pl.DataFrame, *, resolution: float = 0.05, seed: int = 0, iterations: int = -1
+) -> pl.DataFrame:
+    """``subject.idx`` -> ``cluster`` (UInt32, 0 = largest) for clusters of two or more.
+
+    Deterministic: nodes and edges are sorted and igraph draws from a seeded
+    generator, restored afterwards.
+    """
+    import igraph as ig
+
+    schema = {SUBJECT: pl.UInt32, CLUSTER: pl.UInt32}
+    if weights.height == 0:
+        return pl.DataFrame(schema=schema)
+    import numpy as np
+
+    nodes = pl.concat([weights["src"], weights["dst"]]).unique().sort()
+    node_array = nodes.to_numpy()
+    src = np.searchsorted(node_array, weights["src"].to_numpy())
+    dst = np.searchsorted(node_array, weights["dst"].to_numpy())
+    graph = ig.Graph(n=len(node_array), edges=np.column_stack([src, dst]).tolist())
+    ig.set_random_number_generator(random.Random(seed))
+    try:
+        parts = graph.community_leiden(
+            objective_function="CPM",
+            weights=weights["weight"].to_list(),
+            resolution=resolution,
+            n_iterations=iterations,
+        )
+    finally:
+        ig.set_random_number_generator(random)
+    membership = pl.DataFrame(
+        {SUBJECT: nodes, "_raw": parts.membership}, schema={SUBJECT: pl.UInt32, "_raw": pl.Int64}
+    )
+    sizes = (
+        membership.group_by("_raw")
+        .agg(pl.len().alias("n"), pl.col(SUBJECT).min().alias("first"))
+        .filter(pl.col("n") >= 2)
+        .sort(["n", "first"], descending=[True, False])
+        .with_row_index(CLUSTER)
+    )
+    log.debug("leiden: %d nodes, %d clusters of 2+", len(node_array), sizes.height)
+    return (
+        membership.join(sizes.select("_raw", CLUSTER), on="_raw")
+        .select(SUBJECT, CLUSTER)
+        .sort(SUBJECT)
+        .cast(pl.Schema(schema))
+    )
+
+
+def member_attachment(weights: pl.DataFrame, membership: pl.DataFrame) -> pl.DataFrame:
+    """Per member: ``attachment`` in [0, 1], how tightly it is tied into its cluster.
+
+    A member's tie strength is the total weight of its links to other members; the
+    attachment is that strength over a quarter of the cluster's median member's,
+    capped at 1: ordinary members are fully attached, while a benign account that
+    Leiden pulled in through one weak link (a researcher asking the same benchmark
+    as a ring) inherits little of the ring's score.
+    """
+    schema = {SUBJECT: pl.UInt32, "attachment": pl.Float64}
+    if membership.height == 0:
+        return pl.DataFrame(schema=schema)
+    inside = (
+        weights.join(membership.rename({SUBJECT: "src", CLUSTER: "c_src"}), on="src")
+        .join(membership.rename({SUBJECT: "dst", CLUSTER: "c_dst"}), on="dst")
+        .filter(pl.col("c_src") == pl.col("c_dst"))
+    )
+    strength = (
+        pl.concat(
+            [
+                inside.select(pl.col("src").alias(SUBJECT), "weight"),
+                inside.select(pl.col("dst").alias(SUBJECT), "weight"),
+            ]
+        )
+        .group_by(SUBJECT)
+        .agg(pl.col("weight").sum().alias("_s"))
+    )
+    return (
+        membership.join(strength, on=SUBJECT, how="left")
+        .with_columns(pl.col("_s").fill_null(0.0))
+        .with_columns(
+            (pl.col("_s") / (0.25 * pl.col("_s").median().over(CLUSTER)).clip(lower_bound=1e-12))
+            .clip(0.0, 1.0)
+            .alias("attachment")
+        )
+        .select(SUBJECT, "attachment")
+        .sort(SUBJECT)
+        .cast(pl.Schema(schema))
+    )
+
+
+def cluster_features(
+    frame: pl.DataFrame,
+    profiles: pl.DataFrame,
+    edges: pl.DataFrame,
+    membership: pl.DataFrame,
+    *,
+    dataset_sizes: Mapping[str, int] | None = None,
+) -> pl.DataFrame:
+    """Cluster-level features (module docstring) from events, profiles, edges and membership."""
+    if membership.height == 0:
+        return pl.DataFrame(schema={CLUSTER: pl.UInt32, "size": pl.UInt32})
+    sizes = membership.group_by(CLUSTER).agg(pl.len().cast(pl.UInt32).alias("size"))
+    events = frame.select(
+        SUBJECT,
+        TEMPLATE_CLUSTER,
+        DATASET_NAME,
+        DATASET_ITEM,
+        S.PAYMENT,
+        S.ENDUSER,
+        *(f"signal.{s}" for s in ("reasoning", "jailbreak", "synthetic", "grader", "rewrite")),
+        harvest_expr().alias("_harvest"),
+    ).join(membership, on=SUBJECT)
+    out = sizes.join(_densities(edges, membership, sizes), on=CLUSTER, how="left")
+    content = events.group_by(CLUSTER).agg(
+        pl.len().alias("events"),
+        pl.col(DATASET_ITEM).is_not_null().mean().alias("dataset_share"),
+        pl.col("_harvest").mean().alias("harvest_share"),
+        *(
+            (pl.col(f"signal.{s}").fill_null(0.0) >= SIGNAL_THRESHOLD).mean().alias(f"{s}_share")
+            for s in ("reasoning", "jailbreak", "synthetic", "grader", "rewrite")
+        ),
+    )
+    templates = (
+        events.filter(pl.col(TEMPLATE_CLUSTER).is_not_null())
+        .group_by(CLUSTER, TEMPLATE_CLUSTER)
+        .agg(pl.len().alias("n"))
+        .sort([CLUSTER, "n", TEMPLATE_CLUSTER], descending=[False, True, False])
+        .group_by(CLUSTER, maintain_order=True)
+        .agg(
+            pl.col("n").head(3).sum().alias("top3"),
+            pl.col(TEMPLATE_CLUSTER).first().alias("top_template"),
+        )
+    )
+    out = (
+        out.join(content, on=CLUSTER, how="left")
+        .join(templates, on=CLUSTER, how="left")
+        .with_columns(
+            (pl.col("top3").fill_null(0) / pl.col("events")).alias("template_concentration")
+        )
+        .drop("top3")
+    )
+    out = out.join(_coverage(events, dataset_sizes), on=CLUSTER, how="left")
+    out = out.join(_member_features(profiles, membership), on=CLUSTER, how="left")
+    payment = (
+        events.filter(pl.col(S.PAYMENT).is_not_null() & pl.col(S.ENDUSER).is_null())
+        .group_by(CLUSTER, S.PAYMENT)
+        .agg(pl.col(SUBJECT).n_unique().alias("top_payment_members"))
+        .sort([CLUSTER, "top_payment_members", S.PAYMENT], descending=[False, True, False])
+        .group_by(CLUSTER, maintain_order=True)
+        .first()
+        .rename({S.PAYMENT: "top_payment"})
+    )
+    out = out.join(payment, on=CLUSTER, how="left")
+    density_cols = [f"density.{k}" for k in EDGE_KINDS]
+    return out.with_columns(
+        pl.col(density_cols).fill_null(0.0), pl.col("succession_share").fill_null(0.0)
+    ).sort(CLUSTER)
+
+
+def _densities(edges: pl.DataFrame, membership: pl.DataFrame, sizes: pl.DataFrame) -> pl.DataFrame:
+    """Strength-weighted density per kind: sum of (weight / base weight) over linked member
+    pairs, divided by all member pairs. A clique over rare shared values scores 1; links
+    through values that thousands share score near 0, however many there are."""
+    base = pl.DataFrame(
+        {"kind": list(BASE_WEIGHTS), "_base": list(BASE_WEIGHTS.values())},
+        schema={"kind": pl.Utf8, "_base": pl.Float64},
+    )
+    linked = (
+        edges.join(membership.rename({SUBJECT: "src", CLUSTER: "c_src"}), on="src")
+        .join(membership.rename({SUBJECT: "dst", CLUSTER: "c_dst"}), on="dst")
+        .filter(pl.col("c_src") == pl.col("c_dst"))
+        .join(base, on="kind")
+        .with_columns((pl.col("weight") / pl.col("_base")).clip(0.0, 1.0).alias("_strength"))
+        .group_by("c_src", "src", "dst", "kind")
+        .agg((pl.col("pairs") * pl.col("_strength")).max().alias("pairs"))
+    )
+    # Succession links a chain (each replacement to its predecessor), not a clique: count
+    # the share of members on such a chain instead.
+    chain = (
+        linked.filter(pl.col("kind") == "succession")
+        .select("c_src", pl.concat_list("src", "dst").alias("m"))
+        .explode("m")
+        .unique()
+        .group_by("c_src")
+        .agg(pl.len().alias("_chain"))
+        .rename({"c_src": CLUSTER})
+    )
+    inside = (
+        linked.group_by("c_src", "kind")
+        .agg(pl.col("pairs").sum())
+        .rename({"c_src": CLUSTER})
+        .join(sizes, on=CLUSTER)
+        .with_columns(
+            (pl.col("pairs") / (pl.col("size").cast(pl.Float64) * (pl.col("size") - 1) / 2.0))
+            .clip(0.0, 1.0)
+            .alias("density")
+        )
+    )
+    wide = inside.pivot(on="kind", index=CLUSTER, values="density")
+    for kind in EDGE_KINDS:
+        if kind not in wide.columns:
+            wide = wide.with_columns(pl.lit(0.0).alias(kind))
+    wide = wide.join(chain, on=CLUSTER, how="left").join(sizes, on=CLUSTER)
+    return wide.select(
+        CLUSTER,
+        *(pl.col(k).alias(f"density.{k}") for k in EDGE_KINDS),
+        (pl.col("_chain").fill_null(0) / pl.col("size")).alias("succession_share"),
+    )
+
+
+def _coverage(events: pl.DataFrame, sizes: Mapping[str, int] | None) -> pl.DataFrame:
+    items = events.filter(pl.col(DATASET_ITEM).is_not_null() & pl.col(DATASET_NAME).is_not_null())
+    per_member = (
+        items.group_by(CLUSTER, DATASET_NAME, SUBJECT)
+        .agg(pl.col(DATASET_ITEM).n_unique().alias("n"))
+        .group_by(CLUSTER, DATASET_NAME)
+        .agg(pl.col("n").sum().alias("member_items"))
+    )
+    union = items.group_by(CLUSTER, DATASET_NAME).agg(
+        pl.col(DATASET_ITEM).n_unique().alias("dataset_items")
+    )
+    size_frame = pl.DataFrame(
+        {DATASET_NAME: list((sizes or {}).keys()), "_size": list((sizes or {}).values())},
+        schema={DATASET_NAME: pl.Utf8, "_size": pl.Int64},
+    )
+    return (
+        union.join(per_member, on=[CLUSTER, DATASET_NAME])
+        .join(size_frame, on=DATASET_NAME, how="left")
+        .sort([CLUSTER, "dataset_items", DATASET_NAME], descending=[False, True, False])
+        .group_by(CLUSTER, maintain_order=True)
+        .first()
+        .select(
+            CLUSTER,
+            pl.col(DATASET_NAME).alias("top_dataset"),
+            "dataset_items",
+            (1.0 - pl.col("dataset_items") / pl.col("member_items")).alias("dataset_redundancy"),
+            (pl.col("dataset_items") / pl.col("_size"))
+            .clip(upper_bound=1.0)
+            .alias("dataset_coverage"),
+        )
+    )
+
+
+def _member_features(profiles: pl.DataFrame, membership: pl.DataFrame) -> pl.DataFrame:
+    cols = [SUBJECT, "new_account", "created_at"]
+    if "pivoted" in profiles.columns:
+        cols.append("pivoted")
+    members = profiles.select(cols).join(membership, on=SUBJECT)
+    if "pivoted" not in members.columns:
+        members = members.with_columns(pl.lit(False).alias("pivoted"))
+    burst = (
+        members.filter(pl.col("new_account"))
+        .with_columns(pl.col("created_at").dt.truncate("1h").alias("_hour"))
+        .group_by(CLUSTER, "_hour")
+        .agg(pl.len().alias("n"))
+        .group_by(CLUSTER)
+        .agg(pl.col("n").max().alias("_burst"))
+    )
+    return (
+        members.group_by(CLUSTER)
+        .agg(
+            pl.len().alias("_n"),
+            pl.col("new_account").cast(pl.Float64).mean().alias("new_account_share"),
+            pl.col("pivoted").fill_null(False).cast(pl.Float64).mean().alias("pivot_share"),
+        )
+        .join(burst, on=CLUSTER, how="left")
+        .select(
+            CLUSTER,
+            "new_account_share",
+            "pivot_share",
+            (pl.col("_burst").fill_null(0) / pl.col("_n")).alias("creation_burst"),
+        )
+    )

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from distillguard import schema as S
+from distillguard.engines.base import Store
+from distillguard.engines.duckdb_store import DuckDBStore
+
+
+def _events(keys: list[str], minute: int = 0) -> pa.Table:
+    n = len(keys)
+    rows = {
+        S.TIMESTAMP: pa.array(
+            [1_772_366_400_000_000 + (minute + i) * 60_000_000 for i in range(n)]
+        ).cast(pa.timestamp("us", tz="UTC")),
+        S.EVENT_KEY: keys,
+        S.ACCOUNT: [f"a{i % 2}" for i in range(n)],
+        S.PROMPT: [f"prompt {k}" for k in keys],
+        S.FINISH_REASONS: [["stop"]] * n,
+    }
+    return pa.Table.from_pydict(rows).select(list(rows))  # subset, in a different order
+
+
+def test_store_implements_the_protocol() -> None:
+    with DuckDBStore(":memory:") as store:
+        assert isinstance(store, Store)
+
+
+def test_append_counts_new_rows_and_skips_duplicates(tmp_path: Path) -> None:
+    with DuckDBStore(tmp_path / "s.duckdb") as store:
+        assert store.append(_events(["a", "b", "c"])) == 3
+        assert store.append(_events(["b", "c", "d", "d"], minute=10)) == 1
+        assert store.append(_events([])) == 0
+        assert store.count() == 4
+        frame = pl.concat(list(store.scan([S.EVENT_KEY, S.PROMPT], batch_size=2)))
+    assert frame.columns == [S.EVENT_KEY, S.PROMPT]
+    assert frame[S.EVENT_KEY].to_list() == ["a", "b", "c", "d"]
+    assert frame[S.PROMPT].to_list()[1] == "prompt b"  # first copy kept
+
+
+def test_store_persists_and_rejects_a_foreign_schema(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "s.duckdb"
+    with DuckDBStore(path) as store:
+        store.append(_events(["a", "b"]))
+    with DuckDBStore(path) as store:
+        assert store.count() == 2
+        assert store.append(_events(["a", "z"])) == 1
+    import duckdb
+
+    other = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(other))
+    con.execute("CREATE TABLE events (x INT)")
+    con.close()
+    with pytest.raises(ValueError, match="schema"):
+        DuckDBStore(other)
+
+
+def test_scan_streams_all_columns_in_time_order_with_typed_columns() -> None:
+    with DuckDBStore(":memory:") as store:
+        store.append(_events(["late"], minute=50))
+        store.append(_events(["early"], minute=1))
+        frames = list(store.scan(None, batch_size=1))
+        with pytest.raises(ValueError, match="unknown"):
+            list(store.scan(["nope"]))
+    assert [f.height for f in frames] == [1, 1]
+    frame = pl.concat(frames)
+    assert frame.columns == list(S.field_names())
+    assert frame[S.EVENT_KEY].to_list() == ["early", "late"]
+    assert frame.schema[S.TIMESTAMP] == pl.Datetime("us", "UTC")
+    assert frame.schema[S.FINISH_REASONS] == pl.List(pl.String)
+
+
+def test_append_requires_keys_and_export_writes_parquet(tmp_path: Path) -> None:
+    with DuckDBStore(":memory:") as store:
+        store.append(_events(["a", "b"]))
+        with pytest.raises(ValueError, match=r"event\.key"):
+            store.append(_events(["a"]).set_column(1, S.EVENT_KEY, pa.array([None], pa.string())))
+        store.export_parquet(tmp_path / "out" / "events.parquet")
+    table = pq.read_table(tmp_path / "out" / "events.parquet")
+    assert table.num_rows == 2
+    assert table.schema.names == list(S.field_names())
