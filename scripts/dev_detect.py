@@ -20,6 +20,9 @@ import polars as pl
 from distillguard import schema as S
 
 FLAGGED = ["review", "throttle", "downgrade", "block"]
+# Bump when signals change what they write (2: wrapper-level template ids), so cached feature
+# frames from older code are not reused.
+FEATURES_VERSION = 2
 
 
 def features(
@@ -29,7 +32,7 @@ def features(
     from distillguard.pipeline import feature_frame
 
     root = work / f"{scenario}-x{scale}-seed{seed}"
-    cached = root / "features.parquet"
+    cached = root / f"features-v{FEATURES_VERSION}.parquet"
     if not cached.is_file():
         started = time.perf_counter()
         simulate(scenario, seed=seed, out=root, fmt="parquet", scale=scale)

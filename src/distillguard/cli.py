@@ -14,15 +14,19 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from distillguard import __version__
 
+if TYPE_CHECKING:
+    from distillguard.records import Action
+
 __all__ = ["app", "main"]
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2
 EXIT_BAD_INPUT = 3
 EXIT_MISSING_DATA = 4
 EXIT_FINDINGS = 10
@@ -102,6 +106,8 @@ def _progress(label: str) -> Iterator[Callable[[str, int], None]]:
 @contextmanager
 def _errors() -> Iterator[None]:
     """Map the library's errors to exit codes with a one-line message."""
+    import yaml
+
     from distillguard.corpora import MissingDataPackage
     from distillguard.ingest import IngestError
 
@@ -113,6 +119,8 @@ def _errors() -> Iterator[None]:
         raise _fail(str(exc), EXIT_MISSING_DATA) from None
     except (FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc), EXIT_BAD_INPUT) from None
+    except yaml.YAMLError as exc:
+        raise _fail(" ".join(f"not valid YAML: {exc}".split()), EXIT_BAD_INPUT) from None
 
 
 def _store(data_dir: Path) -> Any:
@@ -176,52 +184,97 @@ def scan(
         Path | None, typer.Option(help="Calibration JSON from `distillguard calibrate`.")
     ] = None,
     policy: Annotated[Path | None, typer.Option(help="Policy YAML (allowlists etc.).")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Detection config YAML (DetectionConfig).")
+    ] = None,
+    decision_log: Annotated[
+        Path | None,
+        typer.Option(help="Append-only decision log (default: DATA_DIR/decisions.jsonl)."),
+    ] = None,
     fail_on: Annotated[
         str | None, typer.Option(help="Exit 10 if any subject reaches this action.")
     ] = None,
 ) -> None:
     """Ingest, run every detector, and write accounts.csv, campaigns.json, report.html."""
-    from distillguard.decisions import Calibration, Policy
+    from distillguard.decisions import Calibration, DetectionConfig, Policy
     from distillguard.ingest import load_mapping
     from distillguard.pipeline import scan as run_scan
     from distillguard.records import Action
 
+    threshold = _action_option(fail_on, "--fail-on") if fail_on else None
+    for flag, path in (
+        ("--mapping", mapping),
+        ("--calibration", calibration),
+        ("--policy", policy),
+        ("--config", config),
+    ):
+        if path is not None and not path.is_file():
+            raise _fail(f"{flag}: no such file: {path}", EXIT_BAD_INPUT)
     with _errors(), _progress("scan") as progress:
+        loaded_mapping = load_mapping(mapping) if mapping else None
+        loaded_calibration = Calibration.load(calibration) if calibration else None
+        loaded_policy = Policy.load(policy) if policy else None
+        loaded_config = DetectionConfig.load(config) if config else None
         store = _store(data_dir)
-        result = run_scan(
-            sources or [],
-            store=store,
-            out_dir=out,
-            mapping=load_mapping(mapping) if mapping else None,
-            strict=strict,
-            calibration=Calibration.load(calibration) if calibration else None,
-            policy=Policy.load(policy) if policy else None,
-            on_progress=progress,
-        )
-        store.close()
+        try:
+            result = run_scan(
+                sources or [],
+                store=store,
+                out_dir=out,
+                mapping=loaded_mapping,
+                strict=strict,
+                calibration=loaded_calibration,
+                policy=loaded_policy,
+                config=loaded_config,
+                decision_log=decision_log or data_dir / "decisions.jsonl",
+                on_progress=progress,
+            )
+        finally:
+            store.close()
     _say(
         f"{result.events:,} events, {result.subjects:,} subjects, {result.flagged:,} flagged, "
         f"{result.campaigns} campaigns"
     )
     typer.echo(str(out / "report.html"))
-    if fail_on:
-        threshold = Action(fail_on)
+    if threshold is not None:
         import polars as pl
 
-        actions = pl.read_csv(out / "accounts.csv")["action"].to_list()
-        if any(Action(a).at_least(threshold) for a in actions):
+        actions = pl.read_csv(out / "accounts.csv", schema_overrides={"action": pl.Utf8})["action"]
+        if any(Action(a).at_least(threshold) for a in actions.to_list()):
             raise typer.Exit(EXIT_FINDINGS)
+
+
+def _action_option(value: str, flag: str) -> Action:
+    from distillguard.records import Action
+
+    try:
+        return Action(value.strip().lower())
+    except ValueError:
+        allowed = ", ".join(a.value for a in Action)
+        raise _fail(f"{flag} must be one of {allowed}, not {value!r}", EXIT_USAGE) from None
 
 
 @app.command()
 def report(
-    out: Annotated[Path, typer.Option("--out", "-o", help="A previous scan's output dir.")],
+    out_dir: Annotated[
+        Path | None, typer.Argument(help="A previous scan's output dir.", show_default=False)
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="The same, as an option.")] = None,
 ) -> None:
-    """Re-render report.html from a previous scan's outputs."""
+    """Re-render report.html from a previous scan's outputs (accounts.csv, campaigns.json)."""
     from distillguard.ui import rerender_report
 
+    if out_dir is not None and out is not None and out_dir != out:
+        raise _fail("give the output directory once (OUT_DIR or --out)", EXIT_USAGE)
+    target = out_dir or out
+    if target is None:
+        raise _fail(
+            "give a previous scan's output directory: distillguard report OUT_DIR", EXIT_USAGE
+        )
+    if not target.is_dir():
+        raise _fail(f"no such directory: {target}", EXIT_BAD_INPUT)
     with _errors():
-        path = rerender_report(out)
+        path = rerender_report(target)
     typer.echo(str(path))
 
 
@@ -237,7 +290,8 @@ def simulate(
     from distillguard.bench.simulate import simulate as run_simulate
 
     if fmt not in ("jsonl", "parquet"):
-        raise _fail(f"--format must be jsonl or parquet, not {fmt!r}", 2)
+        raise _fail(f"--format must be jsonl or parquet, not {fmt!r}", EXIT_USAGE)
+    _check_scale(scale)
     with _errors():
         started = time.perf_counter()
         summary = run_simulate(scenario, seed=seed, out=out, fmt=fmt, scale=scale)  # type: ignore[arg-type]
@@ -248,6 +302,16 @@ def simulate(
     typer.echo(str(out))
 
 
+def _check_scale(scale: float) -> None:
+    if not 0.0 < scale < float("inf"):
+        raise _fail(f"--scale must be a positive number, not {scale:g}", EXIT_USAGE)
+
+
+def _check_target_fpr(target_fpr: float | None) -> None:
+    if target_fpr is not None and not 0.0 < target_fpr < 1.0:
+        raise _fail(f"--target-fpr must be in (0, 1), not {target_fpr:g}", EXIT_USAGE)
+
+
 @app.command()
 def calibrate(
     scenario: Annotated[str, typer.Option(help="Scenario to calibrate on.")] = "small",
@@ -256,41 +320,96 @@ def calibrate(
     work: Annotated[Path, typer.Option(help="Where simulated traffic is cached.")] = Path(
         ".dg-data/bench"
     ),
+    scale: Annotated[float, typer.Option(help="Multiply the scenario's size.")] = 1.0,
+    target_fpr: Annotated[
+        float | None, typer.Option(help="Review target FPR in (0, 1); default: built-in targets.")
+    ] = None,
 ) -> None:
     """Fit risk thresholds on a calibration seed's benign traffic."""
     from distillguard.bench.harness import calibrate_on_scenario
 
+    _check_scale(scale)
+    _check_target_fpr(target_fpr)
     with _errors():
-        calibration = calibrate_on_scenario(scenario, seed=seed, work_dir=work)
+        calibration = calibrate_on_scenario(
+            scenario, seed=seed, work_dir=work, scale=scale, target_fpr=target_fpr
+        )
         calibration.save(out)
     typer.echo(str(out))
 
 
 @app.command()
 def bench(
-    scenario: Annotated[str, typer.Option()] = "small",
+    scenario: Annotated[str, typer.Option(help="small, default, large, or a TOML path.")] = "small",
     calibration_seed: Annotated[int, typer.Option(help="Seed used only to calibrate.")] = 1,
-    seeds: Annotated[list[int] | None, typer.Option("--seed", help="Seeds reported on.")] = None,
+    seeds: Annotated[
+        list[int] | None, typer.Option("--seed", help="Seeds reported on (repeat; default 2).")
+    ] = None,
     out: Annotated[Path, typer.Option("--out", "-o")] = Path("bench-out"),
     detectors: Annotated[
-        list[str] | None, typer.Option("--detector", help="Limit to these detectors.")
+        list[str] | None, typer.Option("--detector", help="Limit to these detectors (repeat).")
+    ] = None,
+    scale: Annotated[float, typer.Option(help="Multiply the scenario's size.")] = 1.0,
+    target_fpr: Annotated[
+        float | None,
+        typer.Option(help="Shared target FPR in (0, 1); default: distillguard's review target."),
+    ] = None,
+    replay_step_hours: Annotated[
+        float, typer.Option(help="Event-time replay step in hours; 0: no replay (no harvest).")
+    ] = 1.0,
+    bootstrap_reps: Annotated[int, typer.Option(help="Bootstrap replicates (>= 1).")] = 1000,
+    trace_memory: Annotated[
+        bool,
+        typer.Option(
+            "--trace-memory/--no-trace-memory",
+            help="tracemalloc during fit (slower fits); peak RSS is measured either way.",
+        ),
+    ] = True,
+    work: Annotated[
+        Path | None, typer.Option(help="Where simulated traffic is cached (default OUT/traffic).")
     ] = None,
 ) -> None:
     """Run distillguard and the baselines on DistillBench; write report.md and report.html."""
+    from datetime import timedelta
+
+    from distillguard.bench.detector import DETECTORS
     from distillguard.bench.harness import run_bench
 
-    eval_seeds = seeds or [2]
+    eval_seeds = list(dict.fromkeys(seeds or [2]))
     if calibration_seed in eval_seeds:
-        raise _fail("the calibration seed must not be one of the reported seeds", 2)
+        raise _fail("the calibration seed must not be one of the reported seeds", EXIT_USAGE)
+    unknown = [d for d in detectors or [] if d not in DETECTORS]
+    if unknown:
+        raise _fail(
+            f"unknown --detector {', '.join(unknown)}; known: {', '.join(DETECTORS)}", EXIT_USAGE
+        )
+    _check_scale(scale)
+    _check_target_fpr(target_fpr)
+    if not 0.0 <= replay_step_hours < float("inf"):
+        raise _fail(
+            f"--replay-step-hours must be >= 0 (0: no replay), not {replay_step_hours:g}",
+            EXIT_USAGE,
+        )
+    if bootstrap_reps < 1:
+        raise _fail(f"--bootstrap-reps must be >= 1, not {bootstrap_reps}", EXIT_USAGE)
+    replay_step = timedelta(hours=replay_step_hours) if replay_step_hours > 0 else None
     with _errors():
+        started = time.perf_counter()
         result = run_bench(
             scenario,
             calibration_seed=calibration_seed,
             eval_seeds=eval_seeds,
             out=out,
-            detectors=detectors,
+            detectors=list(dict.fromkeys(detectors)) if detectors else None,
+            target_fpr=target_fpr,
+            scale=scale,
+            replay_step=replay_step,
+            bootstrap_reps=bootstrap_reps,
+            work_dir=work,
+            trace_memory=trace_memory,
         )
     _say(result.summary_text())
+    _say(f"bench done in {time.perf_counter() - started:.0f}s; report in {out}")
     typer.echo(str(out / "report.html"))
 
 
@@ -323,6 +442,7 @@ def demo(
             store=store,
             out_dir=out,
             calibration=calibration,
+            decision_log=store_dir / "decisions.jsonl",
             on_progress=progress,
         )
         store.close()

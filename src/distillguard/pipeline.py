@@ -19,7 +19,7 @@ import polars as pl
 from distillguard import schema as S
 
 if TYPE_CHECKING:
-    from distillguard.decisions import Calibration, Detection, Policy
+    from distillguard.decisions import Calibration, Detection, DetectionConfig, Policy
     from distillguard.engines.base import Store
     from distillguard.ingest import IngestSummary, Mapping
     from distillguard.signals import SignalRunner
@@ -46,27 +46,59 @@ class ScanResult:
     out_dir: Path
 
 
+def _feature_columns(runner: SignalRunner) -> tuple[set[str] | None, list[str]]:
+    """(event columns, score columns) the feature frame keeps.
+
+    Event columns: what detection reads (``accounts.base.ensure_columns``: its required
+    columns and ``_OPTIONAL``); None (every non-text column) if that table is not found.
+    Score columns: every ``signal.<id>``, ``template.id`` and the dataset ids. Text, request
+    ids, user agents and the per-request evidence strings are dropped: nothing downstream
+    reads them, and at 10M events they would be most of the frame.
+    """
+    from distillguard.accounts import base as accounts
+
+    optional = getattr(accounts, "_OPTIONAL", None)
+    events = None
+    if isinstance(optional, dict):
+        events = {S.TIMESTAMP, S.ACCOUNT, S.EVENT_KEY, accounts.SUBJECT, *optional}
+    scores = [*(f"signal.{sid}" for sid in runner.ids), "template.id", "dataset.name"]
+    scores.append("dataset.item")
+    return events, scores
+
+
 def _signal_batches(
     batches: Iterator[pl.DataFrame], runner: SignalRunner, on_progress: Progress | None
 ) -> pl.DataFrame:
-    """Score each batch, keep only the non-text columns plus the signal columns."""
+    """Score each batch, keep only the columns detection reads plus the signal columns."""
+    event_cols, score_cols = _feature_columns(runner)
     parts: list[pl.DataFrame] = []
-    for batch in batches:
-        scores = runner.score_batch(batch).drop(S.EVENT_KEY)
+    for batch, scores in runner.score_batches(batches):
         system_id = batch.select(
             pl.when(pl.col(S.SYSTEM).is_not_null())
             .then(pl.col(S.SYSTEM).hash())
             .otherwise(None)
             .alias(SYSTEM_ID)
         )
-        parts.append(pl.concat([batch.drop(TEXT_COLUMNS), system_id, scores], how="horizontal"))
+        keep = batch.select(
+            c
+            for c in batch.columns
+            if (c in event_cols if event_cols is not None else c not in TEXT_COLUMNS)
+        )
+        parts.append(pl.concat([keep, system_id, scores.select(score_cols)], how="horizontal"))
         if on_progress:
             on_progress("signals", batch.height)
     if not parts:
         raise ValueError("no events to scan")
-    frame = pl.concat(parts, how="vertical_relaxed")
+    frame = pl.concat(parts, how="vertical_relaxed", rechunk=False)
+    del parts
     clusters = runner.finish()
-    return frame.join(clusters, on="template.id", how="left")
+    # One column looked up, not the whole frame joined (a join copies every column).
+    cluster = (
+        frame.select("template.id")
+        .join(clusters, on="template.id", how="left", maintain_order="left")
+        .get_column("template.cluster")
+    )
+    return frame.with_columns(cluster)
 
 
 def feature_frame(
@@ -92,12 +124,13 @@ def detect_events(
     calibration: Calibration | None = None,
     policy: Policy | None = None,
     on_progress: Progress | None = None,
+    config: DetectionConfig | None = None,
 ) -> tuple[pl.DataFrame, Detection]:
     """Signals and detection over canonical batches; returns the feature frame too."""
     from distillguard.decisions import detect
 
     frame = feature_frame(batches, on_progress=on_progress)
-    return frame, detect(frame, calibration=calibration, policy=policy)
+    return frame, detect(frame, calibration=calibration, policy=policy, config=config)
 
 
 def scan(
@@ -111,8 +144,15 @@ def scan(
     policy: Policy | None = None,
     batch_size: int = 65_536,
     on_progress: Progress | None = None,
+    config: DetectionConfig | None = None,
+    decision_log: Path | None = None,
 ) -> ScanResult:
-    """Ingest ``sources`` (may be empty: scan what the store holds), detect, write outputs."""
+    """Ingest ``sources`` (may be empty: scan what the store holds), detect, write outputs.
+
+    ``config`` tunes detection (``DetectionConfig``). With ``decision_log``, every
+    subject's decision is appended to that JSONL file (``decisions.DecisionLogSink``),
+    stamped with the data's event-time end and the policy version.
+    """
     from distillguard.ingest import ingest
     from distillguard.ui import write_scan_outputs
 
@@ -139,11 +179,14 @@ def scan(
         calibration=calibration,
         policy=policy,
         on_progress=on_progress,
+        config=config,
     )
     seconds["detect"] = time.perf_counter() - started
 
     started = time.perf_counter()
     write_scan_outputs(detection, out_dir, events=frame)
+    if decision_log is not None:  # after the outputs: a failed scan logs nothing
+        _log_decisions(detection, decision_log, policy)
     seconds["outputs"] = time.perf_counter() - started
 
     subjects = detection.subjects
@@ -164,6 +207,17 @@ def scan(
     )
     _write_summary(result)
     return result
+
+
+def _log_decisions(detection: Detection, path: Path, policy: Policy | None) -> None:
+    """Append every subject's decision to the append-only decision log."""
+    from distillguard.decisions import DecisionLogSink, Policy
+
+    version = (policy or Policy()).version
+    n = DecisionLogSink(path).append(
+        detection.decisions, decided_at=detection.decided_at, policy_version=version
+    )
+    log.info("decision log: %d decisions appended to %s", n, path)
 
 
 def _write_summary(result: ScanResult) -> None:

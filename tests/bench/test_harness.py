@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -223,3 +224,40 @@ def test_cached_traffic_is_reused_only_when_it_matches(
     again = harness.load_traffic("toy", seed=4, work_dir=tmp_path)
     assert toy_bench["calls"] == [4, 4]  # stale metadata: simulated again
     assert again.events.equals(first.events)  # same seed, same traffic
+
+
+def test_peak_rss_belongs_to_the_measured_step() -> None:
+    import numpy as np
+
+    rss = harness._PeakRss()
+    rss.start()
+    if not rss.ok:
+        pytest.skip("this OS does not let a process reset its RSS high-water mark")
+    before = rss.peak_mib()
+    block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
+    during = rss.peak_mib()
+    del block
+    assert during >= before + 48
+    rss.start()  # reset: the freed block no longer counts
+    assert rss.peak_mib() < during - 32
+
+
+def test_cost_reports_peak_rss_without_tracing(tmp_path: Path, toy_bench: dict[str, Any]) -> None:
+    result = harness.run_bench(
+        "toy",
+        calibration_seed=1,
+        eval_seeds=[2],
+        out=tmp_path,
+        detectors=["rate"],
+        replay_step=None,
+        bootstrap_reps=20,
+        trace_memory=False,
+    )
+    cost = result.detectors[0].cost
+    assert math.isnan(cost.fit_peak_traced_mib)
+    if harness._PeakRss._CLEAR.exists():
+        assert cost.fit_peak_rss_mib > 0 and cost.score_peak_rss_mib > 0
+        # the whole-run maximum survives the per-step resets
+        assert cost.process_max_rss_mib >= max(cost.fit_peak_rss_mib, cost.score_peak_rss_mib)
+    md = (tmp_path / "report.md").read_text()
+    assert "fit peak RSS MiB" in md and "n/a" in md

@@ -229,3 +229,41 @@ def test_hostile_and_malformed_values_do_not_break_detection() -> None:
     assert set(det.subjects[S.ACCOUNT].to_list()) == {"a"}  # unattributable rows left out
     assert det.subjects["risk"].is_between(0.0, 1.0).all()
     assert det.subjects["reasoning_share"].max() <= 1.0
+
+
+def test_a_shared_template_alone_is_weak_coordination_but_corroborated_it_counts() -> None:
+    from distillguard.decisions.score import cluster_scores
+
+    base = {
+        "cluster": [0, 1],
+        "size": [20, 20],
+        "density.template": [0.9, 0.9],
+        "template_concentration": [0.8, 0.8],
+        "density.ip24": [0.0, 0.9],
+        "harvest_share": [1.0, 1.0],
+        "dataset_redundancy": [0.0, 0.0],
+    }
+    for name in ("payment", "synchrony", "coverage", "creation", "system", "ip", "tls"):
+        base[f"density.{name}"] = [0.0, 0.0]
+    for name in ("creation_burst", "succession_share", "pivot_share"):
+        base[name] = [0.0, 0.0]
+    scored = cluster_scores(pl.DataFrame(base))
+    popular_phrase, ring = scored["coordination"].to_list()
+    assert popular_phrase < 0.05
+    assert ring > 0.4
+
+
+def test_two_accounts_sharing_everything_are_an_organisation_not_a_ring() -> None:
+    from distillguard.decisions.score import cluster_scores
+
+    row: dict[str, list[float]] = {"cluster": [0, 1], "size": [2, 20]}
+    for name in ("payment", "synchrony", "coverage", "creation", "system", "ip", "ip24", "tls"):
+        row[f"density.{name}"] = [0.0, 0.0]
+    row["density.payment"] = [1.0, 1.0]
+    for name in ("creation_burst", "succession_share", "pivot_share", "dataset_redundancy"):
+        row[name] = [0.0, 0.0]
+    row["harvest_share"] = [1.0, 1.0]
+    row["template_concentration"] = [0.5, 0.5]
+    row["density.template"] = [0.0, 0.0]
+    pair, ring = cluster_scores(pl.DataFrame(row))["cluster_score"].to_list()
+    assert pair == 0.0 and ring == 1.0

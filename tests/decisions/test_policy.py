@@ -165,3 +165,25 @@ def test_appeals_file_last_state_wins(tmp_path: Path) -> None:
     file_appeal(path, Appeal("a", "benchmarking", filed, resolved=True))
     state = {x.account_id: x.resolved for x in load_appeals(path)}
     assert state == {"a": True, "b": False}
+
+
+def test_a_campaign_whose_median_member_crosses_throttle_throttles_every_member() -> None:
+    rows = pl.concat(
+        [
+            subjects(**{S.ACCOUNT: f"a{i}", "risk": r, "attachment": 1.0})
+            for i, r in enumerate([0.75, 0.72, 0.55, 0.95])
+        ]
+        + [subjects(**{S.ACCOUNT: "b", "risk": 0.6, "campaign_id": "C0002", "attachment": 1.0})]
+        + [
+            subjects(**{S.ACCOUNT: f"c{i}", "risk": 0.6, "campaign_id": "C0003", "attachment": 1.0})
+            for i in range(3)
+        ]
+    )
+    out = apply_policy(rows, CAL, Policy())
+    got = dict(zip(out[S.ACCOUNT].to_list(), out["action"].to_list(), strict=True))
+    # C0001's median member (0.735) is over throttle: the 0.55 member is throttled too,
+    # the 0.95 one keeps its own block.
+    assert got["a2"] == "throttle" and got["a0"] == "throttle" and got["a3"] == "block"
+    assert out.filter(pl.col(S.ACCOUNT) == "a2")["rule"].item() == "campaign_member"
+    # A campaign whose median stays below throttle: members stay at review.
+    assert got["b"] == "review" and got["c0"] == "review"

@@ -84,3 +84,22 @@ def test_append_requires_keys_and_export_writes_parquet(tmp_path: Path) -> None:
     table = pq.read_table(tmp_path / "out" / "events.parquet")
     assert table.num_rows == 2
     assert table.schema.names == list(S.field_names())
+
+
+def test_memory_is_capped_by_default(tmp_path: Path) -> None:
+    import duckdb
+
+    from distillguard.engines.duckdb_store import DEFAULT_MEMORY_LIMIT
+
+    def setting(con: duckdb.DuckDBPyConnection) -> str:
+        row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+        assert row is not None
+        return str(row[0])
+
+    reference = duckdb.connect()
+    reference.execute("SET memory_limit = ?", [DEFAULT_MEMORY_LIMIT])
+    with DuckDBStore(tmp_path / "s.duckdb") as store:
+        assert setting(store._con) == setting(reference)
+    reference.execute("SET memory_limit = '512MB'")
+    with DuckDBStore(tmp_path / "t.duckdb", memory_limit="512MB") as store:
+        assert setting(store._con) == setting(reference)

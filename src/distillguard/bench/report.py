@@ -91,7 +91,7 @@ def _main_rows(result: BenchResult) -> list[list[str]]:
             _pct(d.harvest_median_tokens),
             _pct(d.harvest_median_before_flag),
             f"{d.cost.events_per_second:,.0f}",
-            f"{d.cost.fit_peak_traced_mib:,.1f}",
+            _mib(d.cost.fit_peak_rss_mib, 0),
         ]
         for d in result.detectors
     ]
@@ -109,7 +109,7 @@ MAIN_HEADER = [
     "(tokens, median)",
     "harvest before first flag (median)",
     "events/s",
-    "fit peak MiB (traced)",
+    "fit peak RSS MiB",
 ]
 
 
@@ -163,20 +163,37 @@ def _cost_rows(detectors: tuple[DetectorResult, ...]) -> list[list[str]]:
             d.name,
             f"{d.cost.events_per_second:,.0f}",
             f"{d.cost.fit_seconds:,.1f}",
-            f"{d.cost.fit_peak_traced_mib:,.1f}",
-            f"{d.cost.process_max_rss_mib:,.0f}",
+            _mib(d.cost.fit_peak_rss_mib, 0),
+            _mib(d.cost.score_peak_rss_mib, 0),
+            _mib(d.cost.fit_peak_traced_mib, 1),
+            _mib(d.cost.process_max_rss_mib, 0),
         ]
         for d in detectors
     ]
+
+
+def _mib(x: float, digits: int) -> str:
+    return "n/a" if not math.isfinite(x) else f"{x:,.{digits}f}"
 
 
 COST_HEADER = [
     "detector",
     "scoring events/s",
     "fit seconds",
+    "fit peak RSS MiB",
+    "scoring peak RSS MiB",
     "fit peak MiB (tracemalloc)",
     "process max RSS MiB (cumulative)",
 ]
+
+COST_NOTE = (
+    "Peak RSS is the whole process's resident memory high-water mark during that step "
+    "(reset before each step through /proc/self/clear_refs; n/a where the OS does not allow "
+    "it). It sees every allocation, Polars' Rust side included, and includes what was already "
+    "resident (interpreter, libraries, the loaded traffic). The tracemalloc peak counts "
+    "Python and numpy allocations only and is n/a when run with --no-trace-memory; tracing "
+    "slows fits, so fit seconds are inflated when it is on."
+)
 
 
 def render_markdown(result: BenchResult, plots: BenchPlots | None = None) -> str:
@@ -211,6 +228,7 @@ def render_markdown(result: BenchResult, plots: BenchPlots | None = None) -> str
     header, rows = _campaign_table(result)
     parts += ["## Campaigns", "", _md_table(header, rows), ""]
     parts += ["## Cost", "", _md_table(COST_HEADER, _cost_rows(result.detectors)), ""]
+    parts += [COST_NOTE, ""]
     parts += ["## Misses", ""]
     for d in result.detectors:
         parts.append(f"### {d.name}")
@@ -251,6 +269,7 @@ def render_html(result: BenchResult, plots: BenchPlots) -> str:
             strategy_recall=strategy_recall,
             campaigns=_campaign_table(result),
             cost=(COST_HEADER, _cost_rows(result.detectors)),
+            cost_note=COST_NOTE,
             plots=plots,
         )
     )

@@ -51,6 +51,8 @@ class Cost:
     fit_seconds: float
     fit_peak_traced_mib: float  # tracemalloc peak during fit (Python and numpy heap only)
     process_max_rss_mib: float  # process high-water mark after this detector ran
+    fit_peak_rss_mib: float = math.nan  # process RSS peak during fit (NaN: not measurable)
+    score_peak_rss_mib: float = math.nan  # process RSS peak while scoring the reported seeds
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,7 @@ def score_subjects(frame: pl.DataFrame, config: DetectionConfig | None = None) -
         cluster_features(frame, profiles, edges, membership, dataset_sizes=sizes)
     )
     profiles = profiles.join(membership, on=SUBJECT, how="left").join(
-        member_attachment(weights, membership), on=SUBJECT, how="left"
+        member_attachment(weights, membership, edges), on=SUBJECT, how="left"
     )
     scored = subject_scores(profiles, clusters)
     last = frame[S.TIMESTAMP].max() if frame.height else None

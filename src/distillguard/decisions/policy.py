@@ -16,10 +16,12 @@ first (the ``rule`` column names which one decided):
    ``min_events`` requests cap at ``monitor``.
 6. ``campaign_required``: throttle and above need the subject to belong to a
    campaign (coordinated evidence), else ``review``.
-7. ``campaign_member``: a fully attached member (attachment 1: tied in at least a
-   quarter as strongly as the campaign's median member) of a campaign
+7. ``campaign_member``: a fully attached member (attachment 1: tied in, kind by kind, at
+   least a quarter as strongly as the campaign's mean member) of a campaign
    goes to ``review`` at least: the campaign is judged as a whole (SynchroTrap,
    CCS 2014), and a human looks at the members the risk alone left below review.
+   Every member of a campaign whose median member risk crosses the calibrated throttle
+   threshold goes to ``throttle`` at least (downgrade and block stay individual).
 8. ``risk.<action>``: the calibrated threshold the risk crossed.
 """
 
@@ -218,6 +220,20 @@ def apply_policy(subjects: pl.DataFrame, calibration: Calibration, policy: Polic
         pl.when(member).then(pl.lit(Action.REVIEW.value)).otherwise(act).alias("action"),
         pl.when(member).then(pl.lit("campaign_member")).otherwise(rl).alias("rule"),
     )
+    throttle = calibration.thresholds.get(Action.THROTTLE.value)
+    if throttle is not None:
+        # The campaign is judged as a whole: once its median member's risk crosses the
+        # calibrated throttle threshold, every member is throttled (not more: downgrade and
+        # block stay individual), so a ring is not contained account by account.
+        escalate = (
+            pl.col("campaign_id").is_not_null()
+            & (pl.col("risk").median().over("campaign_id") >= throttle)
+            & (_rank(act) < Action.THROTTLE.rank)
+        )
+        frame = frame.with_columns(
+            pl.when(escalate).then(pl.lit(Action.THROTTLE.value)).otherwise(act).alias("action"),
+            pl.when(escalate).then(pl.lit("campaign_member")).otherwise(rl).alias("rule"),
+        )
     org = pl.col("org") if "org" in frame.columns else pl.lit(None, dtype=pl.Utf8)
     router = pl.col("router") if "router" in frame.columns else pl.lit(None, dtype=pl.Utf8)
     direct = pl.col(S.ENDUSER).is_null()

@@ -58,6 +58,13 @@ def _volume(events: pl.Expr) -> pl.Expr:
     return (events.cast(pl.Float64).log10() / 3.0).clip(0.0, 1.0)
 
 
+def _noisy_or(parts: list[pl.Expr]) -> pl.Expr:
+    miss = pl.lit(1.0)
+    for part in parts:
+        miss = miss * (1.0 - part)
+    return 1.0 - miss
+
+
 def cluster_scores(clusters: pl.DataFrame) -> pl.DataFrame:
     """Add ``coordination``, ``purpose`` and ``cluster_score`` (all in [0, 1]) per cluster.
 
@@ -77,33 +84,54 @@ def cluster_scores(clusters: pl.DataFrame) -> pl.DataFrame:
     def col(name: str) -> pl.Expr:
         return pl.col(name).fill_null(0.0).cast(pl.Float64).clip(0.0, 1.0)
 
-    kinds = [
+    # Independent evidence of one operator: infrastructure, lockstep timing, split coverage,
+    # bulk creation, ban-and-replace.
+    independent = [
         col("density.payment"),
         col("density.synchrony"),
         col("density.coverage") * (1.0 - col("dataset_redundancy")),
-        col("density.template") * col("template_concentration").sqrt(),
-        col("density.system") * 0.5,
         col("density.creation") * col("creation_burst"),
         col("succession_share") * 0.5,
-        # Shared addresses: NATs, VPN exits and campus networks share them too, so they count
+        # Shared addresses: NATs, VPN exits and campuses share them too, so they count
         # only at half strength (and purpose gates the whole score).
-        pl.max_horizontal(col("density.ip"), col("density.ip24") * 0.7, col("density.tls") * 0.5)
-        * 0.5,
-        # Many members moving to a new model within a day of its release, together.
-        col("pivot_share") * 0.5,
+        pl.max_horizontal(col("density.ip"), col("density.ip24") * 0.7) * 0.5,
     ]
-    miss = pl.lit(1.0)
-    for k in kinds:
-        miss = miss * (1.0 - k)
-    purpose = pl.max_horizontal(col("harvest_share"), col("template_concentration") * 0.5)
+    corroboration = _noisy_or(independent)
+    # What independent people share too: a popular phrasing ("explain your reasoning
+    # before you answer", an eval harness's format), a common TLS stack, adopting a new
+    # model the day it is released (evaluators and researchers do it first). These count
+    # only as far as independent evidence corroborates them.
+    kinds = [
+        *independent,
+        col("density.template") * col("template_concentration").sqrt() * corroboration,
+        col("density.system") * 0.5 * corroboration,
+        col("density.tls") * 0.25 * corroboration,
+        # Many members moving to a new model within a day of its release, together.
+        col("pivot_share") * 0.5 * corroboration,
+    ]
+    # Harvesting by the cluster's requests and by its median member: a group where two heavy
+    # accounts harvest and the rest do not has the purpose of its typical member.
+    harvest = (
+        pl.min_horizontal(col("harvest_share"), col("member_harvest_share"))
+        if "member_harvest_share" in clusters.columns
+        else col("harvest_share")
+    )
+    purpose = pl.max_horizontal(harvest, col("template_concentration") * 0.5)
     # The larger a coordinated group, the less likely it is a coincidence (a research group
     # of four on one campus network is common; twenty accounts are not).
     size = pl.col("size").cast(pl.Float64)
-    size_factor = (size.log() / pl.lit(20.0).log()).clip(0.2, 1.0)
+    # Two accounts are one organisation as often as not: the factor is 0 for a pair and
+    # reaches 1 at twenty.
+    size_factor = ((size / 2.0).log() / pl.lit(10.0).log()).clip(0.0, 1.0)
     return clusters.with_columns(
-        (1.0 - miss).alias("coordination"), purpose.alias("purpose")
+        # Rounded: density sums carry float noise from row order (a shuffled log must give
+        # bit-identical risks).
+        _noisy_or(kinds).round(12).alias("coordination"),
+        purpose.round(12).alias("purpose"),
     ).with_columns(
-        (pl.col("coordination") * pl.col("purpose").sqrt() * size_factor).alias(CLUSTER_SCORE)
+        (pl.col("coordination") * pl.col("purpose").sqrt() * size_factor)
+        .round(12)
+        .alias(CLUSTER_SCORE)
     )
 
 

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from distillguard import schema as S
 
-__all__ = ["DuckDBStore"]
+__all__ = ["DEFAULT_MEMORY_LIMIT", "DuckDBStore"]
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +57,26 @@ def _first_per_key(table: pa.Table) -> pa.Table:
     return table.take(pc.sort_indices(first))
 
 
+# DuckDB's own default is 80% of RAM, and ``scan``'s time-ordered read sorts whole rows (text
+# included): ~2.7 GB resident for 1M events, growing with the store. Capped, DuckDB spills the
+# sort to ``<store>.tmp`` instead, so the scan's memory does not grow with the data (ordered
+# read of 1M events: 2.7 GB peak RSS uncapped, 2.5 GB at 2 GB, 1.65 GB at 1 GB).
+DEFAULT_MEMORY_LIMIT = "1GB"
+
+
 class DuckDBStore:
-    """Canonical events in a DuckDB file (``":memory:"`` for a throwaway store)."""
+    """Canonical events in a DuckDB file (``":memory:"`` for a throwaway store).
+
+    ``memory_limit`` is DuckDB's (default :data:`DEFAULT_MEMORY_LIMIT`; None: DuckDB's own
+    default, 80% of RAM).
+    """
 
     def __init__(
         self,
         path: str | Path,
         *,
         threads: int | None = None,
-        memory_limit: str | None = None,
+        memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
         commit_bytes: int = 256 * 1024 * 1024,
     ) -> None:
         self.path = path

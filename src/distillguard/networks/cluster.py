@@ -13,7 +13,8 @@ requests in its 3 most used templates), ``top_template``, ``top_dataset``,
 ``dataset_items`` (distinct items of it, all members together),
 ``dataset_redundancy`` (1 - union / sum of per-member items: 0 = disjoint
 slices), ``dataset_coverage`` (union / dataset size, null if unknown),
-``<signal>_share`` and ``harvest_share`` (share of the cluster's requests), ``new_account_share``,
+``<signal>_share`` and ``harvest_share`` (share of the cluster's requests),
+``member_harvest_share`` (the median member's own harvest share), ``new_account_share``,
 ``creation_burst`` (largest share of members created in one hour),
 ``pivot_share``, ``top_payment``/``top_payment_members``.
 """
@@ -105,7 +106,9 @@ def leiden_clusters(
     )
 
 
-def member_attachment(weights: pl.DataFrame, membership: pl.DataFrame) -> pl.DataFrame:
+def member_attachment(
+    weights: pl.DataFrame, membership: pl.DataFrame, edges: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Per member: ``attachment`` in [0, 1], how tightly it is tied into its cluster.
 
     A member's tie strength is the total weight of its links to other members; the
@@ -113,10 +116,19 @@ def member_attachment(weights: pl.DataFrame, membership: pl.DataFrame) -> pl.Dat
     capped at 1: ordinary members are fully attached, while a benign account that
     Leiden pulled in through one weak link (a researcher asking the same benchmark
     as a ring) inherits little of the ring's score.
+
+    With ``edges`` (typed), the tie is measured kind by kind: for every edge kind,
+    the member's strength over a quarter of the cluster's mean member strength in
+    that kind (capped at 1), weighted by the kind's share of the cluster's ties. A
+    member must share what holds the cluster together: a researcher tied to a
+    card-sharing, lockstep ring only through the benchmark it also asks
+    (coverage) is attached by coverage's share of the ring's ties, not fully.
     """
     schema = {SUBJECT: pl.UInt32, "attachment": pl.Float64}
     if membership.height == 0:
         return pl.DataFrame(schema=schema)
+    if edges is not None:
+        return _typed_attachment(edges, membership).cast(pl.Schema(schema))
     inside = (
         weights.join(membership.rename({SUBJECT: "src", CLUSTER: "c_src"}), on="src")
         .join(membership.rename({SUBJECT: "dst", CLUSTER: "c_dst"}), on="dst")
@@ -146,6 +158,64 @@ def member_attachment(weights: pl.DataFrame, membership: pl.DataFrame) -> pl.Dat
     )
 
 
+def _typed_attachment(edges: pl.DataFrame, membership: pl.DataFrame) -> pl.DataFrame:
+    typed = (
+        edges.with_columns((pl.col("weight") * pl.col("pairs")).alias("w"))
+        .group_by("src", "dst", "kind")
+        .agg(pl.col("w").max())
+        .join(membership.rename({SUBJECT: "src", CLUSTER: "c_src"}), on="src")
+        .join(membership.rename({SUBJECT: "dst", CLUSTER: "c_dst"}), on="dst")
+        .filter((pl.col("c_src") == pl.col("c_dst")) & (pl.col("w") > 0))
+        # Canonical order, so float sums do not depend on the input's row order.
+        .sort("src", "dst", "kind")
+    )
+    per_member = (
+        pl.concat(
+            [
+                typed.select(
+                    pl.col("src").alias(SUBJECT), pl.col("c_src").alias(CLUSTER), "kind", "w"
+                ),
+                typed.select(
+                    pl.col("dst").alias(SUBJECT), pl.col("c_src").alias(CLUSTER), "kind", "w"
+                ),
+            ]
+        )
+        .sort(SUBJECT, "kind", "w")
+        .group_by(SUBJECT, CLUSTER, "kind", maintain_order=True)
+        .agg(pl.col("w").sum().alias("_s"))
+    )
+    sizes = membership.group_by(CLUSTER).agg(pl.len().alias("_n"))
+    kinds = (
+        per_member.sort(CLUSTER, "kind", SUBJECT)
+        .group_by(CLUSTER, "kind", maintain_order=True)
+        .agg(pl.col("_s").sum().alias("_k"))
+        .join(sizes, on=CLUSTER)
+        .with_columns(
+            (pl.col("_k") / pl.col("_k").sum().over(CLUSTER)).alias("_share"),
+            (pl.col("_k") / pl.col("_n")).alias("_mean"),
+        )
+    )
+    score = (
+        per_member.join(kinds, on=[CLUSTER, "kind"])
+        .sort(SUBJECT, "kind")
+        .group_by(SUBJECT, maintain_order=True)
+        .agg(
+            (
+                pl.col("_share")
+                * (pl.col("_s") / (0.25 * pl.col("_mean")).clip(lower_bound=1e-12)).clip(0.0, 1.0)
+            )
+            .sum()
+            .alias("attachment")
+        )
+    )
+    return (
+        membership.join(score, on=SUBJECT, how="left")
+        .with_columns(pl.col("attachment").fill_null(0.0).clip(0.0, 1.0))
+        .select(SUBJECT, "attachment")
+        .sort(SUBJECT)
+    )
+
+
 def cluster_features(
     frame: pl.DataFrame,
     profiles: pl.DataFrame,
@@ -169,6 +239,15 @@ def cluster_features(
         harvest_expr().alias("_harvest"),
     ).join(membership, on=SUBJECT)
     out = sizes.join(_densities(edges, membership, sizes), on=CLUSTER, how="left")
+    # What the typical member does, not what the heaviest two do: two busy eval runners
+    # and three quiet new accounts on one campus /24 are no harvesting group.
+    members_harvest = (
+        events.group_by(CLUSTER, SUBJECT)
+        .agg(pl.col("_harvest").mean().alias("_h"))
+        .group_by(CLUSTER)
+        .agg(pl.col("_h").median().alias("member_harvest_share"))
+    )
+    out = out.join(members_harvest, on=CLUSTER, how="left")
     content = events.group_by(CLUSTER).agg(
         pl.len().alias("events"),
         pl.col(DATASET_ITEM).is_not_null().mean().alias("dataset_share"),

@@ -17,9 +17,9 @@ __all__ = ["GraphParams", "build_edges"]
 
 log = logging.getLogger(__name__)
 
-# Edge kinds a successor may share with its predecessor (specific ones: not a TLS stack or a
-# cloud ASN that thousands share).
-_SUCCESSION_KINDS = ("payment", "ip", "ip24", "template", "system")
+# Edge kinds a successor may share with its predecessor (specific ones: not a TLS stack, a
+# cloud ASN or a campus /24, where benign new accounts start next to people who just left).
+_SUCCESSION_KINDS = ("payment", "ip", "template", "system")
 
 
 @dataclass(frozen=True)

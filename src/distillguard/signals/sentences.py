@@ -171,8 +171,11 @@ class SentenceIndex:
         )
         best = (
             pl.concat([exact_hits, near])
+            # Ties (an item indexed under several datasets) go to the item indexed first, so
+            # the answer never depends on hash-table order.
             .sort(
-                ["row", "is_exact", "containment", "matched"], descending=[False, True, True, True]
+                ["row", "is_exact", "containment", "matched", "item"],
+                descending=[False, True, True, True, False],
             )
             .unique("row", keep="first", maintain_order=True)
             .join(self.items.select("item", "source", "item_id"), on="item", how="left")

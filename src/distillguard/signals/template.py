@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-__all__ = ["TemplateClusterer"]
+__all__ = ["TemplateClusterer", "item_wrapper_templates", "wrapper_skeletons"]
 
 log = logging.getLogger(__name__)
 
 _TOKEN = re.compile(r"<\w+>|\w+")
+# The seed PreparedBatch hashes skeletons with, so wrapper ids live in the same id space.
+_TEMPLATE_SEED = 0x5EED
 
 
 class _UnionFind:
@@ -183,3 +187,120 @@ class TemplateClusterer:
                 if j < i and mh.jaccard(hashes[j]) >= self.threshold:
                     pairs.append((j, i))
         return pairs
+
+
+def wrapper_skeletons(full: pl.Series, hit: pl.Series, item_keys: pl.Series) -> pl.Series:
+    """The wrapper around a public-dataset item: the prompt with the item's span masked.
+
+    ``full`` is the normalised prompt, ``hit`` says which rows contain a dataset item, and
+    ``item_keys`` holds the sentence hashes of every indexed item (``SentenceIndex.keys``).
+    A prompt is split into sentences as the index splits them; the span from the first to
+    the last sentence of a known item becomes ``<item>``, and only the long sentences
+    outside it that belong to no item are kept (short pieces are answer options, "Answer:"
+    and other per-item fragments). So thousands of different benchmark questions wrapped
+    in one coercion prompt share one skeleton. Null where there is no wrapper left (a bare
+    question) or no item: those rows keep their ordinary skeleton.
+    """
+    from distillguard.signals.sentences import _SEED, _TERMINATORS, MAX_SCAN_CHARS, MIN_CHARS
+    from distillguard.signals.sentences import _clean as clean
+    from distillguard.signals.text import skeleton
+
+    n = full.len()
+    out = pl.Series("wrapper", [None] * n, dtype=pl.String)
+    rows = hit.fill_null(False).arg_true()
+    if rows.len() == 0:
+        return out
+    keys = item_keys.implode()
+    pieces = (
+        pl.DataFrame({"row": rows, "t": full.gather(rows).fill_null("")})
+        .select(
+            "row",
+            pl.col("t")
+            .str.head(MAX_SCAN_CHARS)
+            .str.replace_all(_TERMINATORS, "\x00")
+            .str.split("\x00")
+            .alias("s"),
+        )
+        .explode("s")
+        .with_columns(
+            pl.int_range(pl.len()).over("row").alias("pos"),
+            clean(pl.col("s").fill_null("")).alias("s"),
+        )
+        .with_columns(
+            (pl.col("s").str.len_chars() >= MIN_CHARS).alias("long"),
+            pl.col("s").hash(seed=_SEED).alias("key"),
+        )
+        .with_columns(
+            # A label glued to the question ("Question: ...", "Problem : ...") hides its hash:
+            # the piece also counts with its first one or two words dropped.
+            pl.col("s").str.replace(r"^\S+ ", "").hash(seed=_SEED).alias("key1"),
+            pl.col("s").str.replace(r"^\S+ \S+ ", "").hash(seed=_SEED).alias("key2"),
+        )
+        .with_columns(
+            (
+                pl.col("long")
+                & (
+                    pl.col("key").is_in(keys)
+                    | pl.col("key1").is_in(keys)
+                    | pl.col("key2").is_in(keys)
+                )
+            ).alias("item"),
+        )
+    )
+    span = (
+        pieces.filter("item")
+        .group_by("row")
+        .agg(pl.col("pos").min().alias("first"), pl.col("pos").max().alias("last"))
+    )
+    kept = (
+        pieces.join(span, on="row")
+        .filter(
+            pl.col("long")
+            & ~pl.col("item")
+            & ((pl.col("pos") < pl.col("first")) | (pl.col("pos") > pl.col("last")))
+        )
+        .sort("row", "pos")
+        .group_by("row", maintain_order=True)
+        .agg(
+            pl.col("s").filter(pl.col("pos") < pl.col("first")).str.join(" ").alias("before"),
+            pl.col("s").filter(pl.col("pos") > pl.col("last")).str.join(" ").alias("after"),
+        )
+        .select(
+            "row",
+            pl.concat_str([pl.col("before"), pl.lit(" <item> "), pl.col("after")]).alias("w"),
+        )
+    )
+    if kept.height == 0:
+        return out
+    masked = skeleton(kept.get_column("w"), nfkc_done=True)
+    return out.scatter(kept.get_column("row"), masked)
+
+
+def item_wrapper_templates(
+    signals: Sequence[Any],
+    dataset_name: pl.Series | None,
+    full: pl.Series,
+    template_id: pl.Series,
+    skel: pl.Series,
+) -> tuple[pl.Series, pl.Series]:
+    """(``template.id``, skeleton) per row, with wrapped dataset items sharing their wrapper.
+
+    Rows where the dataset signal found an item and a wrapper is left get the wrapper
+    skeleton (see :func:`wrapper_skeletons`) and its hash; all others keep their own.
+    """
+    index = next((getattr(s, "index", None) for s in signals if s.id == "dataset"), None)
+    template_id = template_id.cast(pl.UInt64)
+    if index is None or dataset_name is None or dataset_name.null_count() == dataset_name.len():
+        return template_id, skel
+    wrapped = wrapper_skeletons(full, dataset_name.is_not_null(), index.keys["key"])
+    if wrapped.null_count() == wrapped.len():
+        return template_id, skel
+    frame = pl.DataFrame({"w": wrapped, "id": template_id, "s": skel}).select(
+        pl.when(pl.col("w").is_null())
+        .then(pl.col("id"))
+        .otherwise(pl.col("w").hash(seed=_TEMPLATE_SEED))
+        .cast(pl.UInt64)
+        .alias("id"),
+        pl.coalesce("w", "s").alias("s"),
+    )
+    return frame.get_column("id").alias(template_id.name), frame.get_column("s").alias(skel.name)

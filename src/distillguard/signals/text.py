@@ -11,9 +11,9 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 import polars as pl
 
@@ -23,6 +23,7 @@ __all__ = [
     "WINDOW_HEAD",
     "WINDOW_TAIL",
     "PreparedBatch",
+    "first_occurrences",
     "normalise",
     "prompt_texts",
 ]
@@ -217,24 +218,65 @@ def skeleton(raw: pl.Series, *, nfkc_done: bool = False) -> pl.Series:
     return _collapse_spaces(masked).alias("skeleton")
 
 
-@dataclass(frozen=True)
+def first_occurrences(values: pl.Series) -> tuple[pl.Series, pl.Series] | None:
+    """Deduplicate ``values`` keeping first-occurrence order.
+
+    Returns ``(first, inverse)``: ``first`` holds the row of each distinct value's first
+    occurrence (ascending), ``inverse`` maps every row to its value's position in ``first``,
+    so ``values.gather(first).gather(inverse) == values``. Null is one value. None when every
+    value is distinct (nothing to share).
+    """
+    n = values.len()
+    if n < 2:
+        return None
+    firsts = (
+        pl.DataFrame({"v": values})
+        .with_row_index("i")
+        .select(pl.col("i").first().over("v"))
+        .to_series()
+        .to_numpy()
+    )
+    first = np.flatnonzero(firsts == np.arange(n, dtype=firsts.dtype)).astype(np.uint32)
+    if first.size == n:
+        return None
+    inverse = np.searchsorted(first, firsts).astype(np.uint32)
+    return pl.Series("first", first), pl.Series("inverse", inverse)
+
+
 class PreparedBatch:
     """One batch of events plus the shared text views every signal reads.
 
     Columns of ``views``: ``raw`` (prompt as sent), ``text`` (normalised, windowed),
     ``full`` (normalised, whole prompt), ``skeleton`` (masked template), ``template_id``.
+
+    Views are computed once per distinct prompt (:meth:`deduplicated`); a batch built on
+    another batch's distinct prompts gathers its views on first use only.
     """
 
-    events: pl.DataFrame
-    views: pl.DataFrame
+    def __init__(
+        self, events: pl.DataFrame, views: pl.DataFrame, inverse: pl.Series | None = None
+    ) -> None:
+        self.events = events
+        self._views = views
+        self._inverse = inverse
 
     @property
     def height(self) -> int:
-        return self.events.height
+        return self._views.height if self._inverse is None else self._inverse.len()
+
+    @functools.cached_property
+    def views(self) -> pl.DataFrame:
+        if self._inverse is None:
+            return self._views
+        return self._views[self._inverse]
 
     @classmethod
     def from_events(cls, events: pl.DataFrame) -> PreparedBatch:
-        raw = prompt_texts(events)
+        return cls.from_prompts(events, prompt_texts(events))
+
+    @classmethod
+    def from_prompts(cls, events: pl.DataFrame, raw: pl.Series) -> PreparedBatch:
+        """Views of ``raw`` (one prompt per row of ``events``)."""
         folded = _nfkc(raw.fill_null(""))
         full = normalise(folded, nfkc_done=True)
         skel = skeleton(folded, nfkc_done=True)
@@ -242,7 +284,30 @@ class PreparedBatch:
             _window(pl.col("full")).alias("text"),
             pl.col("skeleton").hash(seed=0x5EED).alias("template_id"),
         )
-        return cls(events=events, views=views)
+        return cls(events, views)
+
+    @classmethod
+    def deduplicated(
+        cls, events: pl.DataFrame, columns: tuple[str, ...] = ()
+    ) -> tuple[PreparedBatch, PreparedBatch, pl.Series | None]:
+        """``(whole, distinct, inverse)``: views computed once per distinct prompt.
+
+        ``distinct`` holds the first row of each distinct prompt (first-occurrence order) with
+        only the event ``columns`` that exist; ``whole`` is every row (its views gathered
+        from ``distinct`` on first use); ``inverse`` maps each row of ``whole`` to its row in
+        ``distinct`` (None when every prompt is distinct and both are the same batch).
+        Every view is a function of the prompt alone, so the result equals
+        :meth:`from_events` row for row.
+        """
+        raw = prompt_texts(events)
+        dedup = first_occurrences(raw)
+        if dedup is None:
+            batch = cls.from_prompts(events, raw)
+            return batch, batch, None
+        first, inverse = dedup
+        keep = [c for c in columns if c in events.columns]
+        distinct = cls.from_prompts(events.select(keep).gather(first), raw.gather(first))
+        return cls(events, distinct._views, inverse), distinct, inverse
 
     @functools.cached_property
     def sentence_keys(self) -> pl.DataFrame:
