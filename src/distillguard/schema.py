@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import polars as pl
 import pyarrow as pa
 
 __all__ = [
@@ -235,6 +236,12 @@ FIELDS: tuple[Field, ...] = (
 REQUIRED: tuple[str, ...] = tuple(f.name for f in FIELDS if f.required)
 
 EVENT_SCHEMA: pa.Schema = pa.schema([pa.field(f.name, f.arrow_type) for f in FIELDS])
+
+
+def frame_schema(*names: str) -> dict[str, pl.DataType]:
+    """Polars types of the named canonical columns, for building event frames in code."""
+    empty = pl.DataFrame(EVENT_SCHEMA.empty_table().select(list(names)))
+    return dict(empty.schema)
 
 
 def field_names() -> tuple[str, ...]:

@@ -47,14 +47,9 @@ def toy_traffic(
         subjects.append((acct, None, "attack", True, "camp-1"))
     events = pl.DataFrame(
         rows,
-        schema={
-            S.TIMESTAMP: pl.Datetime("us", "UTC"),
-            S.ACCOUNT: pl.Utf8,
-            S.ENDUSER: pl.Utf8,
-            S.PROMPT: pl.Utf8,
-            S.EVENT_KEY: pl.Utf8,
-            S.OUTPUT_TOKENS: pl.Int64,
-        },
+        schema=S.frame_schema(
+            S.TIMESTAMP, S.ACCOUNT, S.ENDUSER, S.PROMPT, S.EVENT_KEY, S.OUTPUT_TOKENS
+        ),
         orient="row",
     ).sort(S.TIMESTAMP)
     labels = pl.DataFrame(

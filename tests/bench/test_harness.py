@@ -15,7 +15,13 @@ from distillguard import schema as S
 from distillguard.bench import detector as detector_module
 from distillguard.bench import harness
 from distillguard.bench.detector import SubjectLabels
-from distillguard.bench.replay import cutoffs, harvest, harvest_curve, replay
+from distillguard.bench.replay import (
+    cutoffs,
+    harvest,
+    harvest_curve,
+    replay,
+    replay_closed_loop,
+)
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -56,13 +62,7 @@ def _stream() -> tuple[pl.DataFrame, SubjectLabels]:
     rows.append((START + timedelta(hours=3), "human", None, "hello", 7))
     events = pl.DataFrame(
         rows,
-        schema={
-            S.TIMESTAMP: pl.Datetime("us", "UTC"),
-            S.ACCOUNT: pl.Utf8,
-            S.ENDUSER: pl.Utf8,
-            S.PROMPT: pl.Utf8,
-            S.OUTPUT_TOKENS: pl.Int64,
-        },
+        schema=S.frame_schema(S.TIMESTAMP, S.ACCOUNT, S.ENDUSER, S.PROMPT, S.OUTPUT_TOKENS),
         orient="row",
     ).sort(S.TIMESTAMP)
     labels = SubjectLabels.from_frame(
@@ -108,6 +108,50 @@ def test_harvest_share_is_known() -> None:
     assert fast["share_events_before_flag"] == pytest.approx(0.2)
     assert table["c-slow"]["share_events_before_containment"] == 1.0  # never contained
     assert "human" not in str(table)  # benign traffic is not harvest
+
+
+def test_closed_loop_hydra_replaces_each_contained_account() -> None:
+    events, labels = _stream()
+    events = events.with_columns(
+        pl.lit(START).cast(pl.Datetime("us", "UTC")).alias(S.ACCOUNT_CREATED)
+    )
+    hydra = SubjectLabels.from_frame(
+        labels.subjects.with_columns(
+            pl.when(pl.col(S.ACCOUNT) == "bot")
+            .then(pl.lit(["hydra"]))
+            .otherwise(pl.lit(["naive"]))
+            .alias("strategies")
+        )
+    )
+    loop = replay_closed_loop(CountingStub(), events, hydra, step=timedelta(hours=1))
+    # bot blocked at 4h (4 events); bot~1 takes h4..h9, blocked at 8h; bot~2 takes h8, h9.
+    assert loop.replaced == 2
+    served = loop.events.group_by(S.ACCOUNT).agg(pl.len(), pl.col(S.ACCOUNT_CREATED).min())
+    rows = {r[S.ACCOUNT]: r for r in served.to_dicts()}
+    assert {a: r["len"] for a, r in rows.items() if a.startswith("bot")} == {
+        "bot": 4,
+        "bot~1": 4,
+        "bot~2": 2,
+    }
+    assert rows["bot~1"][S.ACCOUNT_CREATED] == START + timedelta(hours=4)
+    assert rows["slow"]["len"] == 10  # not a hydra: its queue stays with it
+    heirs = loop.labels.subjects.filter(pl.col(S.ACCOUNT).str.starts_with("bot~"))
+    assert heirs["campaign_id"].to_list() == ["c-fast", "c-fast"]
+    assert heirs["is_attack"].all()
+    table = {r["campaign_id"]: r for r in harvest(loop.events, loop.times, loop.labels).to_dicts()}
+    # open loop served 4 of 10 (test above); the hydra keeps harvesting through its heirs
+    assert table["c-fast"]["share_events_before_containment"] == pytest.approx(1.0)
+    assert table["c-fast"]["accounts"] == 3
+    assert table["c-fast"]["events"] == 10
+
+
+def test_closed_loop_without_hydra_equals_open_loop() -> None:
+    events, labels = _stream()
+    loop = replay_closed_loop(CountingStub(), events, labels, step=timedelta(hours=1))
+    assert loop.replaced == 0
+    assert loop.events.equals(events.sort(S.TIMESTAMP, maintain_order=True))
+    open_loop = replay(CountingStub(), events, step=timedelta(hours=1))
+    assert loop.times.sort(S.ACCOUNT).equals(open_loop.sort(S.ACCOUNT))
 
 
 def test_harvest_curve_is_cumulative_and_bounded() -> None:

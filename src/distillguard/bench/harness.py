@@ -2,7 +2,8 @@
 
 1. Simulate (or reuse cached) traffic for the calibration seed and each reported seed.
 2. Fit every detector on the calibration seed only (traffic + labels).
-3. Score each reported seed; replay it in event time for harvest-before-containment.
+3. Score each reported seed; replay it in event time for harvest-before-containment
+   (closed loop: hydra campaigns replace contained accounts, see ``replay``).
 4. Compute metrics with bootstrap intervals and write ``results.json``,
    ``report.md`` and ``report.html`` into ``out``.
 
@@ -39,7 +40,7 @@ from distillguard.bench.detector import (
     check_scores,
     make_detector,
 )
-from distillguard.bench.replay import harvest, harvest_curve, replay
+from distillguard.bench.replay import harvest, harvest_curve, replay_closed_loop
 from distillguard.bench.results import BenchResult, Cost, DetectorResult, evaluate
 
 if TYPE_CHECKING:
@@ -287,16 +288,20 @@ def run_detectors(
             events += traffic.events.height
             scored.append(_labelled(scores, traffic))
             if replay_step is not None:
-                replayed = replay(det, traffic.events, step=replay_step)
+                loop = replay_closed_loop(det, traffic.events, traffic.labels, step=replay_step)
                 harvests.append(
-                    _prefixed_campaigns(
-                        harvest(traffic.events, replayed, traffic.labels), traffic.seed
-                    )
+                    _prefixed_campaigns(harvest(loop.events, loop.times, loop.labels), traffic.seed)
                 )
                 curves.append(
-                    harvest_curve(traffic.events, replayed, traffic.labels).with_columns(
+                    harvest_curve(loop.events, loop.times, loop.labels).with_columns(
                         pl.lit(traffic.seed, dtype=pl.Int64).alias("seed")
                     )
+                )
+                log.info(
+                    "%s, seed %d: %d hydra accounts replaced in the closed-loop replay",
+                    det.name,
+                    traffic.seed,
+                    loop.replaced,
                 )
         cost = Cost(
             events_per_second=events / seconds if seconds > 0 else float("nan"),

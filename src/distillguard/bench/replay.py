@@ -6,6 +6,11 @@ the first cutoff at which its action is throttle, downgrade or block; its flag
 time the first cutoff at review or above. A response counts as harvested when
 its event arrived before its subject's containment (never contained: all of it).
 
+Closed loop (:func:`replay_closed_loop`): the accounts of a hydra campaign do not
+simply stop when contained; the rest of each one's queue moves to a fresh account
+created at that cutoff, which the detector then has to find again. Its harvest
+counts what the successors were served too.
+
 Frames:
 
 - :func:`replay` returns one row per subject seen: ``distillguard.account.id``,
@@ -21,6 +26,7 @@ Frames:
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -29,7 +35,16 @@ from distillguard import schema as S
 from distillguard.bench.detector import SUBJECT_COLUMNS, Detector, SubjectLabels, check_scores
 from distillguard.records import Action
 
-__all__ = ["CONTAIN_ACTIONS", "FLAG_ACTIONS", "cutoffs", "harvest", "harvest_curve", "replay"]
+__all__ = [
+    "CONTAIN_ACTIONS",
+    "FLAG_ACTIONS",
+    "ClosedLoop",
+    "cutoffs",
+    "harvest",
+    "harvest_curve",
+    "replay",
+    "replay_closed_loop",
+]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +76,76 @@ def replay(
     detector: Detector, events: pl.DataFrame, *, step: timedelta = timedelta(hours=1)
 ) -> pl.DataFrame:
     """First flag and containment time per subject, scoring growing prefixes of ``events``."""
+    return _replay(detector, events, step, replaceable=set())[0]
+
+
+@dataclass(frozen=True)
+class ClosedLoop:
+    """A replay in which a campaign replaces each contained account with a fresh one."""
+
+    times: pl.DataFrame  # as :func:`replay`, successors included
+    events: pl.DataFrame  # as served: a contained account's later events under its successor
+    labels: SubjectLabels  # successors inherit their predecessor's labels
+    replaced: int  # how many accounts were replaced
+
+
+def replay_closed_loop(
+    detector: Detector,
+    events: pl.DataFrame,
+    labels: SubjectLabels,
+    *,
+    step: timedelta = timedelta(hours=1),
+    strategy: str = "hydra",
+) -> ClosedLoop:
+    """:func:`replay`, but the direct accounts of campaigns tagged ``strategy`` hand the rest
+    of their queue to a new account (created at that cutoff) as soon as they are contained,
+    and so on for the successor: the hydra's answer to a ban, decided in the loop."""
+    subjects = labels.subjects
+    replaceable: set[str] = set()
+    if "strategies" in subjects.columns:
+        replaceable = set(
+            subjects.filter(
+                pl.col(S.ENDUSER).is_null()
+                & pl.col("strategies").cast(pl.List(pl.Utf8)).list.contains(strategy)
+            )[S.ACCOUNT].to_list()
+        )
+    times, served, successors = _replay(detector, events, step, replaceable=replaceable)
+    if successors:
+        children, originals = zip(*successors, strict=True)
+        inherited = (
+            pl.DataFrame({"_child": list(children), S.ACCOUNT: list(originals)})
+            .join(subjects.filter(pl.col(S.ENDUSER).is_null()), on=S.ACCOUNT)
+            .drop(S.ACCOUNT)
+            .rename({"_child": S.ACCOUNT})
+            .select(subjects.columns)
+        )
+        labels = SubjectLabels(
+            subjects=pl.concat([subjects, inherited], how="vertical_relaxed"), events=labels.events
+        )
+    return ClosedLoop(times=times, events=served, labels=labels, replaced=len(successors))
+
+
+def _hand_on(events: pl.DataFrame, cut: datetime, successor: dict[str, str]) -> pl.DataFrame:
+    """Events at or after ``cut`` of the accounts in ``successor`` move to their successor."""
+    moved = (pl.col(S.TIMESTAMP) >= cut) & pl.col(S.ACCOUNT).is_in(list(successor))
+    columns = [
+        pl.when(moved).then(pl.col(S.ACCOUNT).replace(successor)).otherwise(pl.col(S.ACCOUNT))
+    ]
+    if S.ACCOUNT_CREATED in events.columns:
+        columns.append(
+            pl.when(moved)
+            .then(pl.lit(cut))
+            .otherwise(pl.col(S.ACCOUNT_CREATED))
+            .cast(events.schema[S.ACCOUNT_CREATED])
+            .alias(S.ACCOUNT_CREATED)
+        )
+    return events.with_columns(columns)
+
+
+def _replay(
+    detector: Detector, events: pl.DataFrame, step: timedelta, *, replaceable: set[str]
+) -> tuple[pl.DataFrame, pl.DataFrame, list[tuple[str, str]]]:
+    """Containment times, the events as served, and (successor, original account) pairs."""
     events = _with_enduser(events).sort(S.TIMESTAMP, maintain_order=True)
     empty = pl.DataFrame(
         schema={
@@ -71,11 +156,13 @@ def replay(
         }
     )
     if events.height == 0:
-        return empty
+        return empty, events, []
     times = events[S.TIMESTAMP]
     first, last = times.min(), times.max()
     assert isinstance(first, datetime) and isinstance(last, datetime)
     parts: list[pl.DataFrame] = []
+    successors: list[tuple[str, str]] = []
+    root: dict[str, str] = {}  # successor -> the campaign's original account
     for cut in cutoffs(first, last, step):
         n = int(times.search_sorted(cut, side="left"))
         if n == 0:
@@ -90,9 +177,25 @@ def replay(
                 .alias("contained_at"),
             )
         )
+        if replaceable:
+            banned = scores.filter(
+                pl.col("action").is_in(CONTAIN_ACTIONS)
+                & pl.col(S.ENDUSER).is_null()
+                & pl.col(S.ACCOUNT).is_in(list(replaceable))
+            )[S.ACCOUNT].to_list()
+            successor = {
+                a: f"{root.get(a, a)}~{len(successors) + i + 1}" for i, a in enumerate(banned)
+            }
+            if successor:
+                events = _hand_on(events, cut, successor)
+                for parent, child in successor.items():
+                    root[child] = root.get(parent, parent)
+                    successors.append((child, root[child]))
+                replaceable.difference_update(successor)
+                replaceable.update(successor.values())
     if not parts:
-        return empty
-    return (
+        return empty, events, successors
+    times_frame = (
         pl.concat(parts)
         .with_columns(
             pl.col("flagged_at").cast(pl.Datetime("us", "UTC")),
@@ -101,6 +204,7 @@ def replay(
         .group_by(_SUBJECT)
         .agg(pl.col("flagged_at").min(), pl.col("contained_at").min())
     )
+    return times_frame, events, successors
 
 
 def _served(events: pl.DataFrame, replayed: pl.DataFrame, labels: SubjectLabels) -> pl.DataFrame:
