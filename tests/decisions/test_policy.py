@@ -187,3 +187,37 @@ def test_a_campaign_whose_median_member_crosses_throttle_throttles_every_member(
     assert out.filter(pl.col(S.ACCOUNT) == "a2")["rule"].item() == "campaign_member"
     # A campaign whose median stays below throttle: members stay at review.
     assert got["b"] == "review" and got["c0"] == "review"
+
+
+def test_a_corroborated_campaign_is_throttled_when_found_an_uncorroborated_one_is_not() -> None:
+    def campaign(cid: str, score: float) -> pl.DataFrame:
+        return pl.concat(
+            [
+                subjects(
+                    **{S.ACCOUNT: f"{cid}-{i}", "risk": r, "campaign_id": cid},
+                    attachment=1.0,
+                    cluster_score=score,
+                )
+                for i, r in enumerate([0.55, 0.6, 0.3])
+            ]
+        )
+
+    rows = pl.concat([campaign("C0001", 0.4), campaign("C0002", 0.0)])
+    out = apply_policy(rows, CAL, Policy())
+    got = dict(zip(out[S.ACCOUNT].to_list(), out["action"].to_list(), strict=True))
+    # Median member at review (0.55 < throttle 0.7), independent evidence behind it: every
+    # member is throttled at once, the fully attached 0.3 one too.
+    assert {got[f"C0001-{i}"] for i in range(3)} == {"throttle"}
+    # No independent evidence behind the cluster: members are judged at review.
+    assert {got[f"C0002-{i}"] for i in range(3)} == {"review"}
+    # The old rule on request: wait for the median member to cross throttle.
+    late = apply_policy(rows, CAL, Policy(campaign_throttle_from=Action.THROTTLE))
+    assert set(late["action"].to_list()) == {"review"}
+
+
+def test_campaign_throttle_from_is_validated() -> None:
+    assert Policy.from_dict({"campaign_throttle_from": "throttle"}).campaign_throttle_from == (
+        Action.THROTTLE
+    )
+    with pytest.raises(ConfigError):
+        Policy.from_dict({"campaign_throttle_from": "later"})

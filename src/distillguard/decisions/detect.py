@@ -27,11 +27,18 @@ from distillguard.decisions.calibrate import Calibration, fit_thresholds
 from distillguard.decisions.config import DetectionConfig
 from distillguard.decisions.evidence import campaign_evidence, subject_evidence
 from distillguard.decisions.policy import Policy, apply_policy
-from distillguard.decisions.score import CLUSTER_SCORE, cluster_scores, subject_scores
+from distillguard.decisions.score import (
+    CLUSTER_SCORE,
+    SPLIT_EVIDENCE,
+    cluster_scores,
+    subject_scores,
+)
 from distillguard.networks import (
     CLUSTER,
     build_edges,
     cluster_features,
+    dataset_participation,
+    extend_split_clusters,
     leiden_clusters,
     member_attachment,
     pair_weights,
@@ -106,11 +113,26 @@ def score_subjects(frame: pl.DataFrame, config: DetectionConfig | None = None) -
     edges, skipped = build_edges(frame, profiles, config.graph, dataset_sizes=sizes)
     weights = pair_weights(edges)
     membership = leiden_clusters(weights, resolution=config.resolution, seed=config.seed)
+    membership = extend_split_clusters(
+        frame, weights, membership, sizes, resolution=config.resolution
+    )
     clusters = cluster_scores(
         cluster_features(frame, profiles, edges, membership, dataset_sizes=sizes)
     )
-    profiles = profiles.join(membership, on=SUBJECT, how="left").join(
-        member_attachment(weights, membership, edges), on=SUBJECT, how="left"
+    profiles = (
+        profiles.join(membership, on=SUBJECT, how="left")
+        .join(member_attachment(weights, membership, edges), on=SUBJECT, how="left")
+        .join(dataset_participation(frame, membership), on=SUBJECT, how="left")
+        .join(clusters.select(CLUSTER, SPLIT_EVIDENCE), on=CLUSTER, how="left")
+        # A member that takes its slice of a benchmark its cluster split is tied in by the
+        # split, however loosely its infrastructure ties it to the rest.
+        .with_columns(
+            pl.max_horizontal(
+                pl.col("attachment"),
+                pl.col("dataset_participation") * pl.col(SPLIT_EVIDENCE).fill_null(0.0),
+            ).alias("attachment")
+        )
+        .drop(SPLIT_EVIDENCE)
     )
     scored = subject_scores(profiles, clusters)
     last = frame[S.TIMESTAMP].max() if frame.height else None

@@ -156,6 +156,15 @@ def campaign_evidence(
             f"together they covered {reach} with {_pct(row.get('dataset_redundancy'))} overlap",
             float(row.get("dataset_redundancy") or 0.0),
         )
+    if row.get("split_evidence"):
+        add(
+            "split",
+            float(row.get("split_evidence") or 0.0),
+            f"they split public datasets between them: {_n(row.get('dataset_shared'))} member "
+            f"pairs asked the same item where independent users would give "
+            f"{float(row.get('dataset_expected_shared') or 0.0):.1f}",
+            float(row.get("split_evidence") or 0.0),
+        )
     add(
         "synchrony",
         float(row.get("density.synchrony") or 0.0),

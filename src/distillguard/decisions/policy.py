@@ -21,7 +21,10 @@ first (the ``rule`` column names which one decided):
    goes to ``review`` at least: the campaign is judged as a whole (SynchroTrap,
    CCS 2014), and a human looks at the members the risk alone left below review.
    Every member of a campaign whose median member risk crosses the calibrated throttle
-   threshold goes to ``throttle`` at least (downgrade and block stay individual).
+   threshold goes to ``throttle`` at least (downgrade and block stay individual); so does
+   every member of a corroborated campaign (cluster score > 0: independent evidence of one
+   operator) once its median member crosses ``campaign_throttle_from`` (default review):
+   a ring is contained when it is found, not after it has served half its harvest.
 8. ``risk.<action>``: the calibrated threshold the risk crossed.
 """
 
@@ -38,6 +41,7 @@ import polars as pl
 from distillguard import schema as S
 from distillguard.decisions.calibrate import Calibration
 from distillguard.decisions.config import ConfigError, _as_time
+from distillguard.decisions.score import CLUSTER_SCORE
 from distillguard.records import Action
 
 __all__ = ["Appeal", "Override", "Policy", "apply_policy"]
@@ -99,12 +103,14 @@ class Policy:
     appeals: tuple[Appeal, ...] = ()
     min_events: int = 3
     campaign_required_above: Action = Action.REVIEW
+    campaign_throttle_from: Action = Action.REVIEW
     max_action: Action = Action.BLOCK
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], *, source: str = "policy") -> Policy:
         _check(raw, {"version", "allow", "overrides", "appeals", "min_events",
-                     "campaign_required_above", "max_action"}, source)  # fmt: skip
+                     "campaign_required_above", "campaign_throttle_from", "max_action"},
+               source)  # fmt: skip
         allow = raw.get("allow") or {}
         _check(allow, {"accounts", "orgs", "evaluators", "routers"}, f"{source}: allow")
         overrides = []
@@ -140,6 +146,9 @@ class Policy:
             min_events=min_events,
             campaign_required_above=_action(
                 raw.get("campaign_required_above", "review"), f"{source}: campaign_required_above"
+            ),
+            campaign_throttle_from=_action(
+                raw.get("campaign_throttle_from", "review"), f"{source}: campaign_throttle_from"
             ),
             max_action=_action(raw.get("max_action", "block"), f"{source}: max_action"),
         )
@@ -224,10 +233,20 @@ def apply_policy(subjects: pl.DataFrame, calibration: Calibration, policy: Polic
     if throttle is not None:
         # The campaign is judged as a whole: once its median member's risk crosses the
         # calibrated throttle threshold, every member is throttled (not more: downgrade and
-        # block stay individual), so a ring is not contained account by account.
+        # block stay individual), so a ring is not contained account by account. A
+        # corroborated campaign (independent evidence of one operator behind its cluster
+        # score) is throttled from ``campaign_throttle_from`` on: a hydra's first four
+        # accounts reach review within two hours and throttle only after five more.
+        median = pl.col("risk").median().over("campaign_id")
+        early = calibration.thresholds.get(policy.campaign_throttle_from.value, throttle)
+        corroborated = (
+            pl.col(CLUSTER_SCORE).fill_null(0.0) > 0.0
+            if CLUSTER_SCORE in frame.columns
+            else pl.lit(False)
+        )
         escalate = (
             pl.col("campaign_id").is_not_null()
-            & (pl.col("risk").median().over("campaign_id") >= throttle)
+            & ((median >= throttle) | (corroborated & (median >= early)))
             & (_rank(act) < Action.THROTTLE.rank)
         )
         frame = frame.with_columns(

@@ -27,6 +27,7 @@ from distillguard.networks.cluster import CLUSTER
 
 __all__ = [
     "CLUSTER_SCORE",
+    "SPLIT_EVIDENCE",
     "COMPONENTS",
     "WEIGHTS",
     "cluster_scores",
@@ -34,6 +35,9 @@ __all__ = [
 ]
 
 CLUSTER_SCORE = "cluster_score"
+# A benchmark split over many accounts (``networks.dataset_split``, 0 where absent):
+# evidence of one operator, and what ties each slice-taking member in (``decisions.detect``).
+SPLIT_EVIDENCE = "split_evidence"
 COMPONENTS = ("content", "narrow", "automation", "new_full", "coordination")
 BIAS = -6.0
 WEIGHTS: dict[str, float] = {
@@ -78,18 +82,30 @@ def cluster_scores(clusters: pl.DataFrame) -> pl.DataFrame:
     if clusters.height == 0:
         return clusters.with_columns(
             pl.lit(None, dtype=pl.Float64).alias(c)
-            for c in ("coordination", "purpose", CLUSTER_SCORE)
+            for c in ("coordination", "purpose", SPLIT_EVIDENCE, CLUSTER_SCORE)
         )
 
     def col(name: str) -> pl.Expr:
         return pl.col(name).fill_null(0.0).cast(pl.Float64).clip(0.0, 1.0)
 
+    # The larger a coordinated group, the less likely it is a coincidence (a research group
+    # of four on one campus network is common; twenty accounts are not).
+    size = pl.col("size").cast(pl.Float64)
+    # Two accounts are one organisation as often as not: the factor is 0 for a pair and
+    # reaches 1 at twenty.
+    size_factor = ((size / 2.0).log() / pl.lit(10.0).log()).clip(0.0, 1.0)
+    split = col("dataset_split") if "dataset_split" in clusters.columns else pl.lit(0.0)
+    clusters = clusters.with_columns(split.round(12).alias(SPLIT_EVIDENCE))
     # Independent evidence of one operator: infrastructure, lockstep timing, split coverage,
     # bulk creation, ban-and-replace.
     independent = [
         col("density.payment"),
         col("density.synchrony"),
         col("density.coverage") * (1.0 - col("dataset_redundancy")),
+        # Members together sharing far fewer dataset items than chance would give (a ring
+        # handing out disjoint slices of one benchmark over many accounts; see
+        # networks.dataset_split).
+        pl.col(SPLIT_EVIDENCE),
         col("density.creation") * col("creation_burst"),
         col("succession_share") * 0.5,
         # Shared addresses: NATs, VPN exits and campuses share them too, so they count
@@ -117,12 +133,6 @@ def cluster_scores(clusters: pl.DataFrame) -> pl.DataFrame:
         else col("harvest_share")
     )
     purpose = pl.max_horizontal(harvest, col("template_concentration") * 0.5)
-    # The larger a coordinated group, the less likely it is a coincidence (a research group
-    # of four on one campus network is common; twenty accounts are not).
-    size = pl.col("size").cast(pl.Float64)
-    # Two accounts are one organisation as often as not: the factor is 0 for a pair and
-    # reaches 1 at twenty.
-    size_factor = ((size / 2.0).log() / pl.lit(10.0).log()).clip(0.0, 1.0)
     return clusters.with_columns(
         # Rounded: density sums carry float noise from row order (a shuffled log must give
         # bit-identical risks).

@@ -11,6 +11,11 @@ from distillguard.networks.cluster import (
 from distillguard.networks.coverage import coverage_edges
 from distillguard.networks.edges import BASE_WEIGHTS, idf, shared_key_edges
 from distillguard.networks.graph import GraphParams, build_edges
+from distillguard.networks.split import (
+    dataset_participation,
+    dataset_split,
+    extend_split_clusters,
+)
 from distillguard.networks.synchrony import succession_edges, synchrony_edges
 
 __all__ = [
@@ -23,6 +28,9 @@ __all__ = [
     "build_edges",
     "cluster_features",
     "coverage_edges",
+    "dataset_participation",
+    "dataset_split",
+    "extend_split_clusters",
     "idf",
     "leiden_clusters",
     "member_attachment",

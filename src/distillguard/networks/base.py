@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["EDGE_KINDS", "EDGE_SCHEMA", "INFRA_KINDS", "SKIPPED_SCHEMA", "empty_edges"]
+__all__ = ["CLUSTER", "EDGE_KINDS", "EDGE_SCHEMA", "INFRA_KINDS", "SKIPPED_SCHEMA", "empty_edges"]
 
 # Never "user_agent": sharing a client library says nothing about who is behind it.
+# Cluster id column of memberships and cluster features.
+CLUSTER = "cluster"
 INFRA_KINDS = ("payment", "ip", "ip24", "asn", "tls", "creation")
 EDGE_KINDS = (*INFRA_KINDS, "system", "template", "synchrony", "coverage", "succession")
 

@@ -16,7 +16,9 @@ slices), ``dataset_coverage`` (union / dataset size, null if unknown),
 ``<signal>_share`` and ``harvest_share`` (share of the cluster's requests),
 ``member_harvest_share`` (the median member's own harvest share), ``new_account_share``,
 ``creation_burst`` (largest share of members created in one hour),
-``pivot_share``, ``top_payment``/``top_payment_members``.
+``pivot_share``, ``top_payment``/``top_payment_members``, and the split-benchmark
+columns ``dataset_expected_shared``, ``dataset_shared``, ``dataset_split_members``,
+``dataset_split``, ``split_dataset`` (``networks.split``).
 """
 
 from __future__ import annotations
@@ -30,14 +32,19 @@ import polars as pl
 from distillguard import schema as S
 from distillguard.accounts.base import DATASET_ITEM, DATASET_NAME, SUBJECT, TEMPLATE_CLUSTER
 from distillguard.accounts.profile import SIGNAL_THRESHOLD, harvest_expr
-from distillguard.networks.base import EDGE_KINDS
+from distillguard.networks.base import CLUSTER, EDGE_KINDS
 from distillguard.networks.edges import BASE_WEIGHTS
+from distillguard.networks.split import dataset_split
 
-__all__ = ["CLUSTER", "cluster_features", "leiden_clusters", "member_attachment", "pair_weights"]
+__all__ = [
+    "CLUSTER",
+    "cluster_features",
+    "leiden_clusters",
+    "member_attachment",
+    "pair_weights",
+]
 
 log = logging.getLogger(__name__)
-
-CLUSTER = "cluster"
 
 
 def pair_weights(edges: pl.DataFrame) -> pl.DataFrame:
@@ -277,6 +284,7 @@ def cluster_features(
         .drop("top3")
     )
     out = out.join(_coverage(events, dataset_sizes), on=CLUSTER, how="left")
+    out = out.join(dataset_split(frame, membership, dataset_sizes), on=CLUSTER, how="left")
     out = out.join(_member_features(profiles, membership), on=CLUSTER, how="left")
     payment = (
         events.filter(pl.col(S.PAYMENT).is_not_null() & pl.col(S.ENDUSER).is_null())

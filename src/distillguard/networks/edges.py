@@ -141,6 +141,31 @@ def shared_key_edges(
     return edges.select(list(EDGE_SCHEMA)).cast(EDGE_SCHEMA), skipped
 
 
+def _edges_by_kind(
+    members: dict[str, pl.DataFrame],
+    *,
+    population: int,
+    max_group: int,
+    clique_cap: int,
+    neighbours: int,
+) -> tuple[list[pl.DataFrame], list[pl.DataFrame]]:
+    """``shared_key_edges`` for each kind's (subject, key) members: (edges, skipped) lists."""
+    edges: list[pl.DataFrame] = []
+    skipped: list[pl.DataFrame] = []
+    for kind, kind_members in members.items():
+        e, s = shared_key_edges(
+            kind_members,
+            kind=kind,
+            population=population,
+            max_group=max_group,
+            clique_cap=clique_cap,
+            neighbours=neighbours,
+        )
+        edges.append(e)
+        skipped.append(s)
+    return edges, skipped
+
+
 def _direct(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.filter(pl.col(S.ENDUSER).is_null() & pl.col(S.ROUTER).is_null())
 
@@ -171,21 +196,17 @@ def infrastructure_edges(
         # Accounts created in the same few minutes (bulk registration, NSA/CISA/FBI advisory).
         "creation": created_bucket,
     }
-    edges: list[pl.DataFrame] = []
-    skipped: list[pl.DataFrame] = []
-    for kind, expr in feeds.items():
-        members = direct.select(SUBJECT, expr.alias("key")).drop_nulls().unique()
-        e, s = shared_key_edges(
-            members,
-            kind=kind,
-            population=population,
-            max_group=max_group,
-            clique_cap=clique_cap,
-            neighbours=neighbours,
-        )
-        edges.append(e)
-        skipped.append(s)
-    return edges, skipped
+    members = {
+        kind: direct.select(SUBJECT, expr.alias("key")).drop_nulls().unique()
+        for kind, expr in feeds.items()
+    }
+    return _edges_by_kind(
+        members,
+        population=population,
+        max_group=max_group,
+        clique_cap=clique_cap,
+        neighbours=neighbours,
+    )
 
 
 def template_edges(
@@ -204,25 +225,22 @@ def template_edges(
     ``min_events`` requests with it making up at least ``min_share`` of its traffic,
     so one casual "Hi" does not tie a user to a campaign's skeleton.
     """
-    edges: list[pl.DataFrame] = []
-    skipped: list[pl.DataFrame] = []
-    for kind, column in (("template", TEMPLATE_CLUSTER), ("system", SYSTEM_ID)):
-        members = (
+    totals = frame.group_by(SUBJECT).agg(pl.len().alias("total"))
+    members = {
+        kind: (
             frame.filter(pl.col(column).is_not_null())
             .group_by(SUBJECT, column)
             .agg(pl.len().alias("n"))
-            .join(frame.group_by(SUBJECT).agg(pl.len().alias("total")), on=SUBJECT)
+            .join(totals, on=SUBJECT)
             .filter((pl.col("n") >= min_events) & (pl.col("n") >= min_share * pl.col("total")))
             .select(SUBJECT, pl.col(column).cast(pl.Utf8).alias("key"))
         )
-        e, s = shared_key_edges(
-            members,
-            kind=kind,
-            population=population,
-            max_group=max_group,
-            clique_cap=clique_cap,
-            neighbours=neighbours,
-        )
-        edges.append(e)
-        skipped.append(s)
-    return edges, skipped
+        for kind, column in (("template", TEMPLATE_CLUSTER), ("system", SYSTEM_ID))
+    }
+    return _edges_by_kind(
+        members,
+        population=population,
+        max_group=max_group,
+        clique_cap=clique_cap,
+        neighbours=neighbours,
+    )
