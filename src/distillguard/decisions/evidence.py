@@ -165,6 +165,15 @@ def campaign_evidence(
             f"{float(row.get('dataset_expected_shared') or 0.0):.1f}",
             float(row.get("split_evidence") or 0.0),
         )
+    if row.get("load_evenness"):
+        add(
+            "even_load",
+            float(row.get("load_evenness") or 0.0),
+            f"their request counts are spread as evenly as a load balancer's: variance "
+            f"{float(row.get('load_dispersion') or 0.0):.2f} x the mean, where independent "
+            "users give 1 or more",
+            float(row.get("load_dispersion") or 0.0),
+        )
     add(
         "synchrony",
         float(row.get("density.synchrony") or 0.0),

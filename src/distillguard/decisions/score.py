@@ -106,6 +106,9 @@ def cluster_scores(clusters: pl.DataFrame) -> pl.DataFrame:
         # handing out disjoint slices of one benchmark over many accounts; see
         # networks.dataset_split).
         pl.col(SPLIT_EVIDENCE),
+        # Members' request counts far more even than independent senders' (a dispatcher
+        # handing one queue round-robin to a pool of accounts; see networks.load_evenness).
+        col("load_evenness") if "load_evenness" in clusters.columns else pl.lit(0.0),
         col("density.creation") * col("creation_burst"),
         col("succession_share") * 0.5,
         # Shared addresses: NATs, VPN exits and campuses share them too, so they count

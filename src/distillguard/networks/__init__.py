@@ -11,6 +11,7 @@ from distillguard.networks.cluster import (
 from distillguard.networks.coverage import coverage_edges
 from distillguard.networks.edges import BASE_WEIGHTS, idf, shared_key_edges
 from distillguard.networks.graph import GraphParams, build_edges
+from distillguard.networks.load import load_evenness
 from distillguard.networks.split import (
     dataset_participation,
     dataset_split,
@@ -33,6 +34,7 @@ __all__ = [
     "extend_split_clusters",
     "idf",
     "leiden_clusters",
+    "load_evenness",
     "member_attachment",
     "pair_weights",
     "shared_key_edges",

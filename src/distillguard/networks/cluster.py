@@ -18,7 +18,9 @@ slices), ``dataset_coverage`` (union / dataset size, null if unknown),
 ``creation_burst`` (largest share of members created in one hour),
 ``pivot_share``, ``top_payment``/``top_payment_members``, and the split-benchmark
 columns ``dataset_expected_shared``, ``dataset_shared``, ``dataset_split_members``,
-``dataset_split``, ``split_dataset`` (``networks.split``).
+``dataset_split``, ``split_dataset`` (``networks.split``), and ``load_dispersion``,
+``progress_dispersion``, ``load_evenness`` (members' request counts, in total and at the
+cluster's median moment, more even than independent senders give; ``networks.load``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from distillguard.accounts.base import DATASET_ITEM, DATASET_NAME, SUBJECT, TEMP
 from distillguard.accounts.profile import SIGNAL_THRESHOLD, harvest_expr
 from distillguard.networks.base import CLUSTER, EDGE_KINDS
 from distillguard.networks.edges import BASE_WEIGHTS
+from distillguard.networks.load import load_evenness
 from distillguard.networks.split import dataset_split
 
 __all__ = [
@@ -285,6 +288,7 @@ def cluster_features(
     )
     out = out.join(_coverage(events, dataset_sizes), on=CLUSTER, how="left")
     out = out.join(dataset_split(frame, membership, dataset_sizes), on=CLUSTER, how="left")
+    out = out.join(load_evenness(frame, membership), on=CLUSTER, how="left")
     out = out.join(_member_features(profiles, membership), on=CLUSTER, how="left")
     payment = (
         events.filter(pl.col(S.PAYMENT).is_not_null() & pl.col(S.ENDUSER).is_null())
