@@ -82,6 +82,43 @@ def test_evaluate_by_hand() -> None:
     assert "hydra" not in text  # recall 0.5 is not below 0.5
 
 
+def test_benign_flagged_mid_day_counts_in_replay_fpr() -> None:
+    from datetime import UTC, datetime
+
+    from distillguard.bench.harness import _with_replay_flags
+
+    scored = _scored()
+    noon = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    times = pl.DataFrame(
+        {
+            S.ACCOUNT: ["c0", "c1", "a9"],  # two chat users flagged at noon, cleared by night
+            S.ENDUSER: [None, None, None],
+            "flagged_at": [noon, noon, noon],
+            "contained_at": [None, None, None],
+        },
+        schema_overrides={"contained_at": pl.Datetime("us", "UTC"), S.ENDUSER: pl.Utf8},
+    )
+    replayed = _with_replay_flags(scored, times)
+    assert replayed.height == scored.height
+    flagged = set(replayed.filter("flagged_in_replay")[S.ACCOUNT].to_list())
+    assert {"c0", "c1", "e0", "e1", "a0", "a9"} <= flagged and "c2" not in flagged
+    r = evaluate("x", replayed, cost=COST, target_fpr=0.01, reps=50)
+    assert r.fpr.value == pytest.approx(2 / 25)  # the end-of-day figure is unchanged
+    assert r.fpr_replay is not None and r.fpr_replay.value == pytest.approx(4 / 25)
+    assert r.fpr_replay_by_population["chat"].value == pytest.approx(2 / 20)
+    assert any("chat" in m and "replay cutoff" in m for m in r.misses)
+    assert "FPR at any replay cutoff" in render_markdown(
+        BenchResult(
+            scenario="toy",
+            calibration_seed=1,
+            eval_seeds=(2,),
+            target_fpr=0.05,
+            detectors=(r,),
+        )
+    )
+    assert evaluate("x", scored, cost=COST, target_fpr=0.05, reps=10).fpr_replay is None
+
+
 def test_report_renders_and_escapes(tmp_path: object) -> None:
     scored = _scored().with_columns(
         pl.when(pl.col("population") == "chat")

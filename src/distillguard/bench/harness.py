@@ -40,7 +40,7 @@ from distillguard.bench.detector import (
     check_scores,
     make_detector,
 )
-from distillguard.bench.replay import harvest, harvest_curve, replay_closed_loop
+from distillguard.bench.replay import FLAG_ACTIONS, harvest, harvest_curve, replay_closed_loop
 from distillguard.bench.results import BenchResult, Cost, DetectorResult, evaluate
 
 if TYPE_CHECKING:
@@ -232,6 +232,26 @@ def _labelled(scores: pl.DataFrame, traffic: Traffic) -> pl.DataFrame:
     )
 
 
+def _with_replay_flags(labelled: pl.DataFrame, times: pl.DataFrame) -> pl.DataFrame:
+    """Add ``flagged_in_replay``: flagged at any replay cutoff, or at the end of the day.
+
+    A benign user flagged for a few hours and cleared later was still a false positive.
+    """
+    flagged = times.filter(pl.col("flagged_at").is_not_null()).select(
+        pl.col(S.ACCOUNT), pl.col(S.ENDUSER).fill_null("").alias("_eu"), pl.lit(True).alias("_f")
+    )
+    return (
+        labelled.with_columns(pl.col(S.ENDUSER).fill_null("").alias("_eu"))
+        .join(flagged, on=[S.ACCOUNT, "_eu"], how="left")
+        .with_columns(
+            (pl.col("_f").fill_null(False) | pl.col("action").is_in(FLAG_ACTIONS)).alias(
+                "flagged_in_replay"
+            )
+        )
+        .drop("_eu", "_f")
+    )
+
+
 def _prefixed_campaigns(frame: pl.DataFrame, seed: int) -> pl.DataFrame:
     return frame.with_columns((pl.lit(f"s{seed}:") + pl.col("campaign_id")).alias("campaign_id"))
 
@@ -286,9 +306,10 @@ def run_detectors(
             now = rss.peak_mib()
             score_rss = now if math.isnan(score_rss) else max(score_rss, now)
             events += traffic.events.height
-            scored.append(_labelled(scores, traffic))
+            labelled = _labelled(scores, traffic)
             if replay_step is not None:
                 loop = replay_closed_loop(det, traffic.events, traffic.labels, step=replay_step)
+                labelled = _with_replay_flags(labelled, loop.times)
                 harvests.append(
                     _prefixed_campaigns(harvest(loop.events, loop.times, loop.labels), traffic.seed)
                 )
@@ -297,6 +318,8 @@ def run_detectors(
                         pl.lit(traffic.seed, dtype=pl.Int64).alias("seed")
                     )
                 )
+            scored.append(labelled)
+            if replay_step is not None:
                 log.info(
                     "%s, seed %d: %d hydra accounts replaced in the closed-loop replay",
                     det.name,

@@ -84,6 +84,7 @@ def _main_rows(result: BenchResult) -> list[list[str]]:
             _est(d.precision),
             _est(d.recall),
             _est(d.fpr, 4),
+            _est(d.fpr_replay, 4) if d.fpr_replay else "n/a",
             _est(d.auroc),
             _est(d.auprc),
             _est(d.campaign_recall, 2),
@@ -102,6 +103,7 @@ MAIN_HEADER = [
     "precision",
     "recall",
     "FPR",
+    "FPR at any replay cutoff",
     "AUROC",
     "AUPRC",
     "campaign recall",
@@ -220,6 +222,16 @@ def render_markdown(result: BenchResult, plots: BenchPlots | None = None) -> str
         parts += [f"- **{name} skipped**: {why}", ""]
     header, rows = _population_table(result, "fpr_by_population")
     parts += ["## False positive rate by population", "", _md_table(header, rows), ""]
+    header, rows = _population_table(result, "fpr_replay_by_population")
+    parts += [
+        "## False positive rate at any replay cutoff, by population",
+        "",
+        "A benign subject counts if it was flagged at any hourly cutoff of the replay, even if "
+        "it was cleared by the end of the day.",
+        "",
+        _md_table(header, rows),
+        "",
+    ]
     header, rows = _population_table(result, "recall_by_population")
     parts += ["## Recall by attack population", "", _md_table(header, rows), ""]
     header, rows = _population_table(result, "recall_by_strategy")
@@ -255,6 +267,7 @@ def render_html(result: BenchResult, plots: BenchPlots) -> str:
     from distillguard.ui.report import environment
 
     pop_fpr = _population_table(result, "fpr_by_population")
+    pop_fpr_replay = _population_table(result, "fpr_replay_by_population")
     pop_recall = _population_table(result, "recall_by_population")
     strategy_header, strategy_rows = _population_table(result, "recall_by_strategy")
     strategy_recall = (["strategy", *strategy_header[1:]], strategy_rows)
@@ -265,6 +278,7 @@ def render_html(result: BenchResult, plots: BenchPlots) -> str:
             result=result,
             main=(MAIN_HEADER, _main_rows(result)),
             pop_fpr=pop_fpr,
+            pop_fpr_replay=pop_fpr_replay,
             pop_recall=pop_recall,
             strategy_recall=strategy_recall,
             campaigns=_campaign_table(result),

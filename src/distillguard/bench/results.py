@@ -74,6 +74,9 @@ class DetectorResult:
     harvest_median_events: float = math.nan  # median share served before containment
     harvest_median_tokens: float = math.nan
     harvest_median_before_flag: float = math.nan
+    # flagged at any replay cutoff, not only at the end (None: no replay)
+    fpr_replay: M.Estimate | None = None
+    fpr_replay_by_population: dict[str, M.Estimate] = field(default_factory=dict)
     misses: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
@@ -81,6 +84,10 @@ class DetectorResult:
         for key in ("precision", "recall", "fpr", "auroc", "auprc", "campaign_recall"):
             out[key] = getattr(self, key).as_dict()
         out["fpr_by_population"] = {k: v.as_dict() for k, v in self.fpr_by_population.items()}
+        out["fpr_replay"] = self.fpr_replay.as_dict() if self.fpr_replay else None
+        out["fpr_replay_by_population"] = {
+            k: v.as_dict() for k, v in self.fpr_replay_by_population.items()
+        }
         out["recall_by_population"] = {k: v.as_dict() for k, v in self.recall_by_population.items()}
         return _finite(out)
 
@@ -186,6 +193,19 @@ def evaluate(
         if y[mask].any():
             recall_pop[pop] = est(lambda t, p, r: M.recall(t, p), mask & y)
 
+    fpr_replay: M.Estimate | None = None
+    fpr_replay_pop: dict[str, M.Estimate] = {}
+    if "flagged_in_replay" in scored.columns:
+        ever = scored["flagged_in_replay"].to_numpy().astype(bool)
+
+        def replay_fpr(mask: npt.NDArray[np.bool_] | None = None) -> M.Estimate:
+            yy, ee = (y, ever) if mask is None else (y[mask], ever[mask])
+            return _estimate(lambda i: M.fpr(yy[i], ee[i]), yy.size, reps, seed)
+
+        fpr_replay = replay_fpr()
+        for pop in fpr_pop:
+            fpr_replay_pop[pop] = replay_fpr((populations == pop) & ~y)
+
     recall_strategy: dict[str, M.Estimate] = {}
     if "strategies" in scored.columns:
         lists = [tuple(v or ()) for v in scored["strategies"].to_list()]
@@ -224,6 +244,8 @@ def evaluate(
         harvest_median_events=median("share_events_before_containment"),
         harvest_median_tokens=median("share_tokens_before_containment"),
         harvest_median_before_flag=median("share_events_before_flag"),
+        fpr_replay=fpr_replay,
+        fpr_replay_by_population=fpr_replay_pop,
     )
     return _with_misses(result, target_fpr)
 
@@ -282,6 +304,13 @@ def _with_misses(result: DetectorResult, target_fpr: float) -> DetectorResult:
     for pop, e in result.fpr_by_population.items():
         if not math.isnan(e.value) and e.value > 2 * target_fpr:
             misses.append(f"population {pop}: FPR {e.value:.3f} exceeds 2x target ({e.n} subjects)")
+    for pop, e in result.fpr_replay_by_population.items():
+        final = result.fpr_by_population.get(pop)
+        if e.value > 2 * target_fpr and (final is None or e.value > final.value):
+            misses.append(
+                f"population {pop}: FPR {e.value:.3f} at some replay cutoff, "
+                "flagged mid-day and cleared later"
+            )
     if len(result.recall_by_population) > 1:  # one attack population is just overall recall
         for pop, e in result.recall_by_population.items():
             if not math.isnan(e.value) and e.value < 0.5:
