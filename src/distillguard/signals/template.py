@@ -11,7 +11,6 @@ times across many accounts.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +21,6 @@ __all__ = ["TemplateClusterer", "item_wrapper_templates", "wrapper_skeletons"]
 
 log = logging.getLogger(__name__)
 
-_TOKEN = re.compile(r"<\w+>|\w+")
 # The seed PreparedBatch hashes skeletons with, so wrapper ids live in the same id space.
 _TEMPLATE_SEED = 0x5EED
 
@@ -49,8 +47,10 @@ class _UnionFind:
 class TemplateClusterer:
     """Collects unique (template.id, skeleton) pairs; ``clusters()`` runs MinHash LSH once.
 
-    Bounded: at most ``max_templates`` skeletons of at most ``max_chars`` characters are kept;
-    templates beyond the bound get a singleton cluster (logged once).
+    Bounded: at most ``max_templates`` skeletons of at most ``max_chars`` characters are kept
+    (the first seen, in input order); templates beyond the bound get a singleton cluster
+    (logged once). Cluster numbers are numbered by each cluster's smallest ``template.id``, so
+    the same input gives the same numbers in every run and whatever the batch order.
     """
 
     def __init__(
@@ -68,125 +68,102 @@ class TemplateClusterer:
         self.max_templates = max_templates
         self.max_chars = max_chars
         self._parts: list[pl.DataFrame] = []
-        self._kept = 0
+        self._kept_ids = pl.Series("template.id", [], dtype=pl.UInt64)
         self._ids: list[pl.Series] = []
         self._overflow_logged = False
 
     def update(self, template_id: pl.Series, skeleton: pl.Series) -> None:
-        frame = pl.DataFrame(
-            {"template.id": template_id, "skeleton": skeleton.str.head(self.max_chars)}
-        ).unique("template.id", keep="first")
-        self._ids.append(frame.get_column("template.id"))
-        room = self.max_templates - self._kept
-        if room <= 0:
+        frame = (
+            pl.DataFrame({"template.id": template_id.cast(pl.UInt64), "skeleton": skeleton})
+            .unique("template.id", keep="first", maintain_order=True)
+            .filter(~pl.col("template.id").is_in(self._kept_ids.implode()))
+        )
+        room = self.max_templates - self._kept_ids.len()
+        if frame.height > room:
+            self._ids.append(frame.get_column("template.id").slice(max(room, 0)))
+            if len(self._ids) > 64:
+                self._ids = [pl.concat(self._ids).unique(maintain_order=True)]
             if not self._overflow_logged:
                 log.warning("template clusterer full (%d); later templates stay singletons",
                             self.max_templates)  # fmt: skip
                 self._overflow_logged = True
-            return
-        frame = frame.head(room)
-        self._parts.append(frame)
-        self._kept += frame.height
-        if len(self._parts) > 64:  # compact so repeated templates do not pile up
-            self._compact()
-
-    def _compact(self) -> None:
-        if self._parts:
-            merged = pl.concat(self._parts).unique("template.id", keep="first", maintain_order=True)
-            self._parts = [merged]
-            self._kept = merged.height
-        if self._ids:
-            self._ids = [pl.concat(self._ids).unique()]
+            frame = frame.head(max(room, 0))
+        if frame.height:
+            frame = frame.with_columns(pl.col("skeleton").str.head(self.max_chars))
+            self._parts.append(frame)
+            self._kept_ids = pl.concat([self._kept_ids, frame.get_column("template.id")])
 
     def skeletons(self) -> pl.DataFrame:
-        """The kept (``template.id``, ``skeleton``) pairs."""
-        self._compact()
+        """The kept (``template.id``, ``skeleton``) pairs, in first-seen order."""
         if not self._parts:
             return pl.DataFrame(schema={"template.id": pl.UInt64, "skeleton": pl.String})
+        if len(self._parts) > 1:
+            self._parts = [pl.concat(self._parts)]
         return self._parts[0]
 
     def clusters(self) -> pl.DataFrame:
-        """``template.id`` (UInt64) -> ``template.cluster`` (Int64), one row per unique id."""
-        schema: dict[str, pl.DataType] = {
-            "template.id": pl.UInt64(),
-            "template.cluster": pl.Int64(),
-        }
-        if not self._ids:
-            return pl.DataFrame(schema=schema)
-        self._compact()
-        kept = (
-            self._parts[0]
-            if self._parts
-            else pl.DataFrame(schema={"template.id": pl.UInt64, "skeleton": pl.String})
+        """``template.id`` (UInt64) -> ``template.cluster`` (Int64), one row per unique id,
+        sorted by id; clusters are numbered in the order of their smallest id."""
+        kept = self.skeletons()
+        labels = self._lsh_labels(kept.get_column("skeleton"))
+        frame = pl.DataFrame(
+            {"template.id": kept.get_column("template.id"), "label": labels},
+            schema={"template.id": pl.UInt64, "label": pl.Int64},
         )
-        labels = self._lsh_labels(kept.get_column("skeleton").to_list())
-        clustered = pl.DataFrame(
-            {"template.id": kept.get_column("template.id"), "template.cluster": labels},
-            schema=schema,
+        if self._ids:
+            # Over the bound: each later id is its own cluster (labels after the kept ones).
+            rest = pl.concat(self._ids).unique().sort()
+            rest = rest.filter(~rest.is_in(self._kept_ids.implode()))
+            start = int(labels.max()) + 1 if len(labels) else 0
+            frame = pl.concat([frame, pl.DataFrame({
+                "template.id": rest,
+                "label": pl.int_range(start, start + rest.len(), dtype=pl.Int64, eager=True),
+            })])  # fmt: skip
+        return (
+            frame.with_columns(pl.col("template.id").min().over("label").alias("first"))
+            .sort("template.id")
+            .select(
+                "template.id",
+                (pl.col("first").rank("dense") - 1).cast(pl.Int64).alias("template.cluster"),
+            )
         )
-        rest = self._ids[0].to_frame("template.id").join(clustered, on="template.id", how="anti")
-        start = int(labels.max()) + 1 if len(labels) else 0
-        singles = rest.with_columns(
-            (pl.int_range(0, pl.len(), dtype=pl.Int64) + start).alias("template.cluster")
-        )
-        return pl.concat([clustered, singles]).cast(pl.Schema(schema))
 
-    def _tokens(self, skeleton: str) -> list[str]:
-        words = _TOKEN.findall(skeleton)
-        k = self.shingle
-        if len(words) < k:
-            return [" ".join(words)] if words else [""]
-        return [" ".join(words[i : i + k]) for i in range(len(words) - k + 1)]
-
-    def _lsh_labels(self, skeletons: list[str]) -> np.ndarray:
-        n = len(skeletons)
-        uf = _UnionFind(n)
-        if n > 1:
-            pairs = self._candidate_pairs([self._tokens(s) for s in skeletons])
-            for a, b in pairs:
-                uf.union(a, b)
-        roots = np.fromiter((uf.find(i) for i in range(n)), dtype=np.int64, count=n)
-        _, labels = np.unique(roots, return_inverse=True)
-        return labels.astype(np.int64)
-
-    def _candidate_pairs(self, token_sets: list[list[str]]) -> list[tuple[int, int]]:
+    def _lsh_labels(self, skeletons: pl.Series) -> np.ndarray:
+        """Component per skeleton, numbered by smallest index (MinHash LSH, Jaccard)."""
+        n = skeletons.len()
+        if n <= 1:
+            return np.zeros(n, dtype=np.int64)
         try:
-            from rensa import RMinHash, RMinHashLSH
+            import rensa  # noqa: F401
         except ImportError:
-            return self._datasketch_pairs(token_sets)
-        lsh = RMinHashLSH(threshold=self.threshold, num_perm=self.num_perm, num_bands=16)
-        hashes = []
-        for i, tokens in enumerate(token_sets):
-            mh = RMinHash(num_perm=self.num_perm, seed=42)
-            mh.update(tokens)
-            hashes.append(mh)
-            lsh.insert(i, mh)
-        pairs = []
-        for i, mh in enumerate(hashes):
-            for j in lsh.query(mh):
-                if j < i and mh.jaccard(hashes[j]) >= self.threshold:
-                    pairs.append((j, i))
-        return pairs
+            return self._datasketch_labels(skeletons.to_list())
+        from distillguard.signals.lsh import components, digests
 
-    def _datasketch_pairs(self, token_sets: list[list[str]]) -> list[tuple[int, int]]:
+        digest = digests(skeletons, num_perm=self.num_perm, shingle=self.shingle)
+        return components(digest, threshold=self.threshold)
+
+    def _datasketch_labels(self, skeletons: list[str]) -> np.ndarray:
         from datasketch import MinHash, MinHashLSH
+
+        from distillguard.signals.lsh import python_shingles
 
         log.info("rensa unavailable; clustering templates with datasketch")
         lsh = MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
         hashes = []
-        for i, tokens in enumerate(token_sets):
+        for i, skeleton in enumerate(skeletons):
             mh = MinHash(num_perm=self.num_perm, seed=42)
-            for t in tokens:
+            for t in python_shingles(skeleton, self.shingle):
                 mh.update(t.encode())
             hashes.append(mh)
             lsh.insert(str(i), mh)
-        pairs = []
+        uf = _UnionFind(len(skeletons))
         for i, mh in enumerate(hashes):
             for key in lsh.query(mh):
                 j = int(key)
                 if j < i and mh.jaccard(hashes[j]) >= self.threshold:
-                    pairs.append((j, i))
-        return pairs
+                    uf.union(j, i)
+        roots = np.fromiter((uf.find(i) for i in range(len(skeletons))), dtype=np.int64)
+        return np.unique(roots, return_inverse=True)[1].astype(np.int64)
 
 
 def wrapper_skeletons(full: pl.Series, hit: pl.Series, item_keys: pl.Series) -> pl.Series:

@@ -1,0 +1,247 @@
+"""Near-duplicate groups of skeletons: MinHash digests (rensa) and LSH banding in NumPy.
+
+The template clusterer (``template.py``) used to build one ``RMinHash`` per skeleton, insert it
+into ``RMinHashLSH``, query every skeleton and check every candidate's Jaccard estimate in a
+Python loop: 77 s on the 1M-event scan, almost all of it in that loop (a near-duplicate family
+of templates shares a band across thousands of skeletons, so candidates grow quadratically).
+Here the same digests come from rensa's matrix API (tokens built by Polars, hashed by rensa),
+the bands are grouped exactly by Polars, and candidate pairs are checked in NumPy blocks, only
+while their two ends are not yet in one component. The components are the same as the loop's:
+an edge is a pair that shares a whole band and whose estimate is >= the threshold; rensa's band
+hash finds a superset of those pairs (hash collisions only), which its Jaccard check removed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+
+import numpy as np
+import polars as pl
+
+__all__ = ["TOKEN_PATTERN", "components", "digests", "python_shingles"]
+
+TOKEN_PATTERN = r"<\w+>|\w+"
+_TOKEN = re.compile(TOKEN_PATTERN)
+# rensa's LSH layout the clusterer always used: 16 bands of num_perm / 16 rows.
+BANDS = 16
+_SEED = 42
+# Bounds the working set: skeletons hashed per rensa call, pairs checked per NumPy block.
+_CHUNK = 16_384
+_PAIR_BLOCK = 1 << 20
+
+
+def python_shingles(skeleton: str, k: int) -> list[str]:
+    """Word ``k``-shingles of a skeleton (the reference tokenisation, used for non-ASCII rows)."""
+    words = _TOKEN.findall(skeleton)
+    if len(words) < k:
+        return [" ".join(words)] if words else [""]
+    return [" ".join(words[i : i + k]) for i in range(len(words) - k + 1)]
+
+
+def _shingle_frame(skeletons: pl.Series, k: int) -> pl.DataFrame:
+    """``row`` (Int64), ``token`` (Utf8): every row's shingles, rows in order.
+
+    ASCII rows are split by Polars; rows with other characters use :func:`python_shingles`,
+    because Rust's ``\\w`` and Python's differ outside ASCII (combining marks, superscripts)
+    and the tokens must stay exactly the ones the digests were always computed from.
+    """
+    text = skeletons.fill_null("")
+    ascii_rows = ~text.str.contains(r"[^\x00-\x7f]")
+    frame = pl.DataFrame({"row": pl.int_range(0, text.len(), eager=True), "t": text})
+    fast = frame.filter(ascii_rows).select(
+        "row", pl.col("t").str.extract_all(TOKEN_PATTERN).alias("w")
+    )
+    lens = fast.get_column("w").list.len()
+    short = fast.filter(lens < k).select("row", pl.col("w").list.join(" ").alias("token"))
+    long = fast.filter(lens >= k)
+    n = long.get_column("w").list.len().to_numpy().astype(np.int64)
+    words = long.explode("w")
+    starts = np.repeat(np.cumsum(n) - n, n)
+    pos = np.arange(words.height, dtype=np.int64) - starts
+    keep = pos <= np.repeat(n - k, n)
+    w = pl.col("w")
+    shingles = words.select(
+        "row", pl.concat_str([w.shift(-i) for i in range(k)], separator=" ").alias("token")
+    ).filter(pl.Series(keep))
+    slow = frame.filter(~ascii_rows)
+    rows = slow.get_column("row").to_list()
+    tokens = [python_shingles(s, k) for s in slow.get_column("t").to_list()]
+    other = pl.DataFrame(
+        {
+            "row": pl.Series([r for r, ts in zip(rows, tokens, strict=True) for _ in ts],
+                             dtype=pl.Int64),
+            "token": pl.Series(list(itertools.chain.from_iterable(tokens)), dtype=pl.String),
+        }
+    )  # fmt: skip
+    parts = [p.cast({"row": pl.Int64}) for p in (short, shingles, other)]
+    return pl.concat(parts).sort("row", maintain_order=True)
+
+
+def digests(skeletons: pl.Series, *, num_perm: int, shingle: int) -> np.ndarray:
+    """MinHash digests (``len(skeletons)`` x ``num_perm``, uint32) of each skeleton's shingles.
+
+    Bit-identical to ``RMinHash(num_perm, seed=42).update(python_shingles(s))``.
+    """
+    from rensa import RMinHash
+
+    out = np.empty((skeletons.len(), num_perm), dtype=np.uint32)
+    for start in range(0, skeletons.len(), _CHUNK):
+        part = skeletons.slice(start, _CHUNK)
+        tokens = _shingle_frame(part, shingle)
+        hashes = np.asarray(
+            RMinHash.hash_token_sets([tokens.get_column("token").to_list()])[0], dtype=np.uint64
+        )
+        counts = np.bincount(tokens.get_column("row").to_numpy(), minlength=part.len())
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.uint64)
+        matrix = RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, num_perm, _SEED)
+        rows = matrix.to_rows()
+        out[start : start + part.len()] = np.fromiter(
+            itertools.chain.from_iterable(rows), dtype=np.uint32, count=part.len() * num_perm
+        ).reshape(part.len(), num_perm)
+    return out
+
+
+def _labels(n: int, left: list[np.ndarray], right: list[np.ndarray]) -> np.ndarray:
+    """Connected components of the accepted edges; label order = smallest member index.
+
+    The edge lists are then replaced by one edge from each row to its component's first row,
+    so they never hold more than ``n`` edges."""
+    if not left:
+        return np.arange(n, dtype=np.int64)
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    a, b = np.concatenate(left), np.concatenate(right)
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
+    count, labels = connected_components(graph, directed=False)
+    first = np.empty(count, dtype=np.int64)
+    first[labels[::-1]] = np.arange(n - 1, -1, -1)
+    head = first[labels]
+    moved = np.flatnonzero(head != np.arange(n))
+    left[:] = [moved]
+    right[:] = [head[moved]]
+    return labels.astype(np.int64)
+
+
+def _similar(
+    digest: np.ndarray, low: np.ndarray, a: np.ndarray, b: np.ndarray, need: int
+) -> np.ndarray:
+    """Whether each pair's Jaccard estimate (share of equal digest slots) is >= threshold.
+
+    Most candidate pairs are far below it, so they are first counted on one byte per slot
+    (``low``: the low bytes packed eight to a uint64, 64 bytes a row instead of 256): equal
+    slots have equal bytes, so that count is an upper bound, and only pairs that reach
+    ``need`` on it are counted again on the full digests.
+    """
+    ok = np.zeros(len(a), dtype=bool)
+    slots = digest.shape[1]
+    for s in range(0, len(a), _PAIR_BLOCK // 4):
+        x, y = a[s : s + _PAIR_BLOCK // 4], b[s : s + _PAIR_BLOCK // 4]
+        v = low[x] ^ low[y]
+        # High bit of each byte set iff that byte differs (no carry crosses a byte).
+        differs = ((v & _LOW7) + _LOW7 | v) & _HIGH
+        equal = slots - np.bitwise_count(differs).sum(axis=1, dtype=np.int64)
+        maybe = np.flatnonzero(equal >= need)
+        if len(maybe):
+            exact = np.count_nonzero(digest[x[maybe]] == digest[y[maybe]], axis=1)
+            ok[s + maybe] = exact >= need
+    return ok
+
+
+_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+_HIGH = np.uint64(0x8080808080808080)
+
+
+def components(digest: np.ndarray, *, threshold: float) -> np.ndarray:
+    """Component label per row (Int64, numbered by smallest member index) of the graph whose
+    edges are the pairs sharing a whole LSH band with a Jaccard estimate >= ``threshold``."""
+    n, num_perm = digest.shape
+    if num_perm % BANDS:
+        raise ValueError(f"num_perm ({num_perm}) must be divisible by {BANDS}")
+    width = num_perm // BANDS
+    # Equal slots a pair needs (the estimate is equal / num_perm, compared as rensa did).
+    need = next((e for e in range(num_perm + 1) if e / num_perm >= threshold), num_perm + 1)
+    low = np.ascontiguousarray(digest.astype(np.uint8)).view(np.uint64)
+    left: list[np.ndarray] = []
+    right: list[np.ndarray] = []
+    labels = np.arange(n, dtype=np.int64)
+    index = pl.int_range(0, n, eager=True).alias("i")
+    for band in range(BANDS):
+        cols = digest[:, band * width : (band + 1) * width]
+        frame = pl.DataFrame([pl.Series(f"b{c}", cols[:, c]) for c in range(width)])
+        buckets = (
+            frame.with_columns(index, pl.Series("c", labels))
+            .group_by([f"b{c}" for c in range(width)])
+            .agg("i", pl.col("c").n_unique().alias("k"))
+            .filter(pl.col("k") > 1)  # already one component (or one member): nothing to add
+            .select(pl.col("i").list.sort())
+        )
+        if buckets.height == 0:
+            continue
+        members = buckets.get_column("i")
+        # Star first (each member against its bucket's first): near-duplicate families join
+        # in linear time, so the all-pairs pass below only sees what the star left apart.
+        first = np.repeat(
+            members.list.first().to_numpy(), members.list.len().to_numpy() - 1
+        ).astype(np.int64)
+        rest = members.list.slice(1).explode().to_numpy().astype(np.int64)
+        ok = _similar(digest, low, first, rest, need)
+        if ok.any():
+            left.append(first[ok])
+            right.append(rest[ok])
+            labels = _labels(n, left, right)
+        labels = _all_pairs(digest, low, members, labels, need, left, right)
+    return labels
+
+
+def _all_pairs(
+    digest: np.ndarray,
+    low: np.ndarray,
+    members: pl.Series,
+    labels: np.ndarray,
+    need: int,
+    left: list[np.ndarray],
+    right: list[np.ndarray],
+) -> np.ndarray:
+    """Checks every pair of a bucket whose ends are still in different components."""
+    n = len(labels)
+    sizes = members.list.len().to_numpy().astype(np.int64)
+    flat = members.explode().to_numpy().astype(np.int64)
+    bucket_starts = np.cumsum(sizes) - sizes
+    # Only buckets that still span two or more components.
+    split = np.zeros(len(sizes), dtype=bool)
+    comp = labels[flat]
+    owner = np.repeat(np.arange(len(sizes)), sizes)
+    head = comp[bucket_starts]
+    np.logical_or.at(split, owner, comp != np.repeat(head, sizes))
+    # Members after each member in its bucket (0 in buckets already one component).
+    rank = np.arange(len(flat)) - np.repeat(bucket_starts, sizes)
+    later = np.where(np.repeat(split, sizes), np.repeat(sizes, sizes) - 1 - rank, 0)
+    # The bucket members' rows, gathered once: pairs then read neighbouring rows (cache).
+    near, near_low = digest[flat], low[flat]
+    for a, b in _pair_blocks(later):
+        keep = comp[a] != comp[b]
+        a, b = a[keep], b[keep]
+        ok = _similar(near, near_low, a, b, need)
+        if ok.any():
+            left.append(flat[a[ok]])
+            right.append(flat[b[ok]])
+            labels = _labels(n, left, right)
+            comp = labels[flat]
+    return labels
+
+
+def _pair_blocks(later: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Every (p, p + 1 .. p + later[p]) pair of positions, about ``_PAIR_BLOCK`` at a time
+    (a bucket of 10k members alone has 50M pairs: enumerating them at once took GBs)."""
+    total = np.cumsum(later)
+    if len(total) == 0 or total[-1] == 0:
+        return
+    cuts = np.searchsorted(total, np.arange(_PAIR_BLOCK, int(total[-1]), _PAIR_BLOCK), "right")
+    for lo, hi in itertools.pairwise([0, *cuts.tolist(), len(later)]):
+        count = later[lo:hi]
+        a = np.repeat(np.arange(lo, hi), count)
+        step = np.arange(len(a)) - np.repeat(np.cumsum(count) - count, count) + 1
+        yield a, a + step

@@ -1,0 +1,120 @@
+"""Template clusters: repeatable numbering, the bound, and the vectorised LSH against rensa's."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import polars as pl
+import pytest
+
+from distillguard.signals import lsh
+from distillguard.signals.template import TemplateClusterer
+
+WORDS = [f"word{i}" for i in range(24)]
+
+
+def skeletons(n: int, seed: int) -> list[str]:
+    """Families of near-duplicate skeletons (a few words changed) plus unrelated ones, with some
+    non-ASCII rows (tokenised by the Python reference path) and short ones (< 3 words)."""
+    rng = random.Random(seed)
+    bases = [[rng.choice(WORDS) for _ in range(rng.randint(12, 40))] for _ in range(max(1, n // 8))]
+    out = []
+    for i in range(n):
+        words = list(rng.choice(bases))
+        for _ in range(rng.randint(0, 4)):
+            words[rng.randrange(len(words))] = rng.choice(WORDS) + str(rng.randint(0, 9))
+        text = " ".join(words)
+        if i % 11 == 0:
+            text = "Привет <num> " + text + " ünïcode naïve"
+        if i % 17 == 0:
+            text = rng.choice(["", "<num>", "one two", "x"])
+        out.append(text)
+    return out
+
+
+def reference_labels(texts: list[str], threshold: float = 0.7) -> np.ndarray:
+    """The clusterer's former loop: one RMinHash per skeleton, RMinHashLSH query, union-find."""
+    rensa = pytest.importorskip("rensa")
+    index = rensa.RMinHashLSH(threshold=threshold, num_perm=64, num_bands=16)
+    hashes = []
+    for i, text in enumerate(texts):
+        mh = rensa.RMinHash(num_perm=64, seed=42)
+        mh.update(lsh.python_shingles(text, 3))
+        hashes.append(mh)
+        index.insert(i, mh)
+    parent = list(range(len(texts)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i, mh in enumerate(hashes):
+        for j in index.query(mh):
+            if j < i and mh.jaccard(hashes[j]) >= threshold:
+                a, b = find(i), find(j)
+                parent[max(a, b)] = min(a, b)
+    roots = np.array([find(i) for i in range(len(texts))])
+    return np.unique(roots, return_inverse=True)[1]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_vectorised_lsh_equals_the_rensa_loop(seed: int) -> None:
+    pytest.importorskip("rensa")
+    texts = skeletons(600, seed)
+    digest = lsh.digests(pl.Series(texts, dtype=pl.String), num_perm=64, shingle=3)
+    from rensa import RMinHash
+
+    for i in (0, 11, 17, 599):
+        mh = RMinHash(num_perm=64, seed=42)
+        mh.update(lsh.python_shingles(texts[i], 3))
+        assert np.array_equal(np.asarray(mh.digest(), dtype=np.uint32), digest[i])
+    labels = lsh.components(digest, threshold=0.7)
+    assert np.array_equal(labels, reference_labels(texts))
+    assert labels.max() < len(texts) - 50  # the families did merge
+
+
+def run(texts: list[str], batch: int, **kwargs: int) -> pl.DataFrame:
+    clusterer = TemplateClusterer(**kwargs)
+    ids = pl.Series([hash_of(t) for t in texts], dtype=pl.UInt64)
+    for start in range(0, len(texts), batch):
+        clusterer.update(ids.slice(start, batch), pl.Series(texts[start : start + batch]))
+    return clusterer.clusters()
+
+
+def hash_of(text: str) -> int:
+    return int(pl.Series([text]).hash(seed=7)[0])
+
+
+def test_cluster_ids_are_the_same_in_every_run_and_batch_order() -> None:
+    texts = [*skeletons(400, 5), *skeletons(50, 5)]  # repeats across batches
+    first = run(texts, 64)
+    assert run(texts, 64).equals(first)
+    assert run(texts, 37).equals(first)
+    assert run(texts[::-1], 64).equals(first)
+    # Numbered by smallest member id: cluster k's smallest id is below cluster k+1's.
+    smallest = (
+        first.group_by("template.cluster").agg(pl.col("template.id").min()).sort("template.cluster")
+    )
+    assert smallest.get_column("template.id").is_sorted()
+    assert smallest.get_column("template.cluster").to_list() == list(range(smallest.height))
+    assert first.get_column("template.id").is_unique().all()
+
+
+def test_bound_counts_unique_templates_and_overflow_is_singletons() -> None:
+    texts = skeletons(300, 9)
+    distinct = len(set(texts))
+    # Repeats do not use up the bound: feeding every template twice keeps them all.
+    clusterer = TemplateClusterer(max_templates=distinct)
+    ids = pl.Series([hash_of(t) for t in texts], dtype=pl.UInt64)
+    for _ in range(2):
+        clusterer.update(ids, pl.Series(texts))
+    assert clusterer.skeletons().height == distinct
+    assert clusterer.clusters().equals(run(texts, 300))
+    small = run(texts, 50, max_templates=40)
+    assert small.height == distinct
+    kept = set(ids.unique(maintain_order=True).head(40).to_list())
+    sizes = small.join(small.group_by("template.cluster").len(), on="template.cluster")
+    assert (sizes.filter(~pl.col("template.id").is_in(list(kept))).get_column("len") == 1).all()
+    assert run(texts, 50, max_templates=40).equals(small)
