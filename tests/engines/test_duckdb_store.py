@@ -75,6 +75,18 @@ def test_scan_streams_all_columns_in_time_order_with_typed_columns() -> None:
     assert frame.schema[S.FINISH_REASONS] == pl.List(pl.String)
 
 
+def test_unordered_scan_streams_every_event_once_in_storage_order() -> None:
+    with DuckDBStore(":memory:") as store:
+        store.append(_events(["late-a", "late-b"], minute=50))
+        store.append(_events(["early"], minute=1))
+        frames = list(store.scan([S.EVENT_KEY, S.TIMESTAMP], batch_size=2, ordered=False))
+        ordered = pl.concat(store.scan([S.EVENT_KEY, S.TIMESTAMP]))
+    unordered = pl.concat(frames)
+    assert all(f.height <= 2 for f in frames)
+    assert unordered[S.EVENT_KEY].to_list() == ["late-a", "late-b", "early"]  # as inserted
+    assert unordered.sort(S.TIMESTAMP, S.EVENT_KEY).equals(ordered)
+
+
 def test_append_requires_keys_and_export_writes_parquet(tmp_path: Path) -> None:
     with DuckDBStore(":memory:") as store:
         store.append(_events(["a", "b"]))

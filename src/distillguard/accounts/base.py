@@ -40,7 +40,7 @@ DATASET_ITEM = "dataset.item"
 SYSTEM_ID = "system.id"
 SIGNALS = ("reasoning", "synthetic", "grader", "rewrite", "jailbreak", "dataset", "params")
 
-_OPTIONAL: dict[str, pl.DataType] = {
+OPTIONAL_COLUMNS: dict[str, pl.DataType] = {
     S.ENDUSER: pl.Utf8(),
     S.ORG: pl.Utf8(),
     S.ROUTER: pl.Utf8(),
@@ -80,13 +80,15 @@ def ensure_columns(frame: pl.DataFrame) -> pl.DataFrame:
     for name in (S.TIMESTAMP, S.ACCOUNT):
         if name not in frame.columns:
             raise ValueError(f"feature frame lacks required column {name!r}")
-    keep = [c for c in (S.TIMESTAMP, S.ACCOUNT, S.EVENT_KEY, *_OPTIONAL) if c in frame.columns]
+    keep = [
+        c for c in (S.TIMESTAMP, S.ACCOUNT, S.EVENT_KEY, *OPTIONAL_COLUMNS) if c in frame.columns
+    ]
     if SUBJECT in frame.columns:
         keep.append(SUBJECT)
     frame = frame.select(keep)
     missing = [
         pl.lit(None, dtype=dtype).alias(name)
-        for name, dtype in _OPTIONAL.items()
+        for name, dtype in OPTIONAL_COLUMNS.items()
         if name not in frame.columns
     ]
     out = frame.with_columns(missing) if missing else frame
@@ -98,7 +100,7 @@ def ensure_columns(frame: pl.DataFrame) -> pl.DataFrame:
         out = out.with_columns(_as_utc(S.ACCOUNT_CREATED, created))
     casts = {
         name: dtype
-        for name, dtype in _OPTIONAL.items()
+        for name, dtype in OPTIONAL_COLUMNS.items()
         if name not in (S.ACCOUNT_CREATED,) and out.schema[name] != dtype
     }
     if casts:

@@ -27,11 +27,16 @@ class Store(Protocol):
         ...
 
     def scan(
-        self, columns: Sequence[str] | None = None, batch_size: int = 65_536
+        self,
+        columns: Sequence[str] | None = None,
+        batch_size: int = 65_536,
+        *,
+        ordered: bool = True,
     ) -> Iterator[pl.DataFrame]:
         """Events in time order (ties by event key), ``batch_size`` rows at a time.
 
-        ``columns=None`` means every canonical column.
+        ``columns=None`` means every canonical column. ``ordered=False``: in storage order,
+        streamed without a sort (batches may be smaller than ``batch_size``).
         """
         ...
 

@@ -152,7 +152,11 @@ class DuckDBStore:
         return int(rows[0][0])
 
     def scan(
-        self, columns: Sequence[str] | None = None, batch_size: int = 65_536
+        self,
+        columns: Sequence[str] | None = None,
+        batch_size: int = 65_536,
+        *,
+        ordered: bool = True,
     ) -> Iterator[pl.DataFrame]:
         self.commit()
         names = list(columns) if columns is not None else list(S.field_names())
@@ -162,12 +166,13 @@ class DuckDBStore:
         cursor = self._con.cursor()
         try:
             selected = ", ".join(_quote(n) for n in names)
-            # Time order (ties by key) is deterministic whatever order rows arrived in:
-            # INSERT OR IGNORE does not keep insertion order.
-            query = (
-                f"SELECT {selected} FROM events ORDER BY {_quote(S.TIMESTAMP)}, "
-                f"{_quote(S.EVENT_KEY)}"
-            )
+            # Time order (ties by key) is deterministic whatever order rows arrived in. It is
+            # a sort of every selected column, text included: DuckDB holds (or spills) it all,
+            # so a caller that can sort its own smaller result asks for storage order instead
+            # (400k events, all columns: 1.47 GB peak RSS ordered, 0.78 GB not).
+            query = f"SELECT {selected} FROM events"
+            if ordered:
+                query += f" ORDER BY {_quote(S.TIMESTAMP)}, {_quote(S.EVENT_KEY)}"
             reader: pa.RecordBatchReader = cursor.sql(query).to_arrow_reader(batch_size)
             schema = pa.schema([S.EVENT_SCHEMA.field(n) for n in names])
             for batch in reader:
