@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import TracebackType
 
 import duckdb
 import polars as pl
@@ -27,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from distillguard import schema as S
+from distillguard.closing import Closing
 
 __all__ = ["DEFAULT_MEMORY_LIMIT", "DuckDBStore"]
 
@@ -64,7 +64,7 @@ def _first_per_key(table: pa.Table) -> pa.Table:
 DEFAULT_MEMORY_LIMIT = "1GB"
 
 
-class DuckDBStore:
+class DuckDBStore(Closing):
     """Canonical events in a DuckDB file (``":memory:"`` for a throwaway store).
 
     ``memory_limit`` is DuckDB's (default :data:`DEFAULT_MEMORY_LIMIT`; None: DuckDB's own
@@ -196,14 +196,3 @@ class DuckDBStore:
     def close(self) -> None:
         self.commit()
         self._con.close()
-
-    def __enter__(self) -> DuckDBStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

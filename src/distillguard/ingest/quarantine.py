@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
 import orjson
 
+from distillguard.closing import Closing
 from distillguard.ingest.base import REASONS, IngestError, Limits
 from distillguard.records import QuarantinedRow
 
@@ -25,7 +25,7 @@ def raw_text(raw: bytes | str, limits: Limits) -> str:
     return raw[: limits.max_raw_chars]
 
 
-class QuarantineSink:
+class QuarantineSink(Closing):
     """Counts bad rows by reason and appends them to a JSONL file (if a path is given).
 
     In strict mode the first bad row raises :class:`IngestError` instead.
@@ -73,14 +73,3 @@ class QuarantineSink:
         if self._file is not None:
             self._file.close()
             self._file = None
-
-    def __enter__(self) -> QuarantineSink:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
