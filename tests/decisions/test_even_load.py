@@ -9,12 +9,15 @@ exactly as many requests as the next; the students send as many as each of them 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from distillguard import schema as S
-from distillguard.decisions import DetectionConfig, calibrate, detect
+from distillguard.decisions import DetectionConfig
+
+if TYPE_CHECKING:
+    from tests.decisions.conftest import Verdict
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 SIZE = 14_000
@@ -22,7 +25,7 @@ CONFIG = DetectionConfig(dataset_sizes={"bench": SIZE})
 FLAGGED = ("review", "throttle", "downgrade", "block")
 
 
-def world(seed: int, *, ring: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+def world(seed: int, *, ring: bool) -> tuple[list[dict[str, object]], list[tuple[str, str]]]:
     rng = random.Random(seed)
     rows: list[dict[str, object]] = []
     labels: list[tuple[str, str]] = []
@@ -67,23 +70,14 @@ def world(seed: int, *, ring: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
             a = f"s{seed}-ring{i}"
             labels.append((a, "attack"))
             account(a, "45.9.9", [5.0 * (24 * r + i) for r in range(12)], 10_000 + 100 * seed + i)
-    frame = pl.DataFrame(rows, infer_schema_length=None)
-    lab = pl.DataFrame(
-        labels, schema={S.ACCOUNT: pl.Utf8, "population": pl.Utf8}, orient="row"
-    ).with_columns(pl.lit(None, dtype=pl.Utf8).alias(S.ENDUSER))
-    return frame, lab
+    return rows, labels
 
 
-def test_a_load_balanced_ring_is_a_campaign_a_class_is_not() -> None:
-    cal_frame, cal_labels = world(1, ring=False)
-    cal = calibrate(cal_frame, cal_labels, CONFIG)
-    frame, labels = world(2, ring=True)
-    det = detect(frame, calibration=cal, config=CONFIG)
-    judged = labels.join(det.subjects, on=[S.ACCOUNT, S.ENDUSER], nulls_equal=True)
-    ring = judged.filter(pl.col("population") == "attack")
-    students = judged.filter(pl.col("population") == "researcher")
+def test_a_load_balanced_ring_is_a_campaign_a_class_is_not(judge: Callable[..., Verdict]) -> None:
+    verdict = judge(world, CONFIG)
+    ring, students = verdict.ring, verdict.others
     assert ring["action"].is_in(FLAGGED).mean() >= 0.9
     assert ring["campaign_id"].drop_nulls().n_unique() == 1
     assert not students["action"].is_in(FLAGGED).any()
-    texts = [e.text for c in det.campaigns for e in c.evidence]
+    texts = [e.text for c in verdict.detection.campaigns for e in c.evidence]
     assert any("evenly as a load balancer" in t for t in texts)

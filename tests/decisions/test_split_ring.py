@@ -10,12 +10,15 @@ items, so no pairwise edge can tell them apart; the group can.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from distillguard import schema as S
-from distillguard.decisions import DetectionConfig, calibrate, detect
+from distillguard.decisions import DetectionConfig
+
+if TYPE_CHECKING:
+    from tests.decisions.conftest import Verdict
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 SIZE = 14_000
@@ -23,7 +26,7 @@ CONFIG = DetectionConfig(dataset_sizes={"bench": SIZE})
 FLAGGED = ("review", "throttle", "downgrade", "block")
 
 
-def world(seed: int, *, ring: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+def world(seed: int, *, ring: bool) -> tuple[list[dict[str, object]], list[tuple[str, str]]]:
     rng = random.Random(seed)
     rows: list[dict[str, object]] = []
     labels: list[tuple[str, str]] = []
@@ -67,30 +70,21 @@ def world(seed: int, *, ring: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
     if ring:  # 40 accounts, disjoint 20-item slices of one pool
         pool = rng.sample(range(SIZE), 800)
         group("ring", "45.9.9", [pool[r * 20 : (r + 1) * 20] for r in range(40)], "attack")
-    frame = pl.DataFrame(rows, infer_schema_length=None)
-    lab = pl.DataFrame(
-        labels, schema={S.ACCOUNT: pl.Utf8, "population": pl.Utf8}, orient="row"
-    ).with_columns(pl.lit(None, dtype=pl.Utf8).alias(S.ENDUSER))
-    return frame, lab
+    return rows, labels
 
 
-def test_a_ring_splitting_a_benchmark_is_a_campaign_a_class_asking_it_at_random_is_not() -> None:
-    cal_frame, cal_labels = world(1, ring=False)
-    cal = calibrate(cal_frame, cal_labels, CONFIG)
-    frame, labels = world(2, ring=True)
-    det = detect(frame, calibration=cal, config=CONFIG)
-    judged = labels.join(det.subjects, on=[S.ACCOUNT, S.ENDUSER], nulls_equal=True)
-    ring = judged.filter(pl.col("population") == "attack")
-    students = judged.filter(pl.col("population") == "researcher")
+def test_a_ring_splitting_a_benchmark_is_a_campaign_a_class_asking_it_at_random_is_not(
+    judge: Callable[..., Verdict],
+) -> None:
+    verdict = judge(world, CONFIG)
+    ring, students = verdict.ring, verdict.others
     assert ring["action"].is_in(FLAGGED).mean() >= 0.9
     assert ring["campaign_id"].drop_nulls().n_unique() == 1
     assert not students["action"].is_in(FLAGGED).any()
     assert students["campaign_id"].is_null().all()
 
 
-def test_the_split_is_explained_in_the_campaign_evidence() -> None:
-    cal_frame, cal_labels = world(1, ring=False)
-    det = detect(world(3, ring=True)[0], calibration=calibrate(cal_frame, cal_labels, CONFIG),
-                 config=CONFIG)  # fmt: skip
-    texts = [e.text for c in det.campaigns for e in c.evidence]
+def test_the_split_is_explained_in_the_campaign_evidence(judge: Callable[..., Verdict]) -> None:
+    verdict = judge(world, CONFIG, seed=3)
+    texts = [e.text for c in verdict.detection.campaigns for e in c.evidence]
     assert any("split public datasets" in t and "member pairs" in t for t in texts)
