@@ -19,6 +19,7 @@ from distillguard.bench.replay import (
     cutoffs,
     harvest,
     harvest_curve,
+    replacements,
     replay,
     replay_closed_loop,
 )
@@ -138,11 +139,15 @@ def test_closed_loop_hydra_replaces_each_contained_account() -> None:
     heirs = loop.labels.subjects.filter(pl.col(S.ACCOUNT).str.starts_with("bot~"))
     assert heirs["campaign_id"].to_list() == ["c-fast", "c-fast"]
     assert heirs["is_attack"].all()
-    table = {r["campaign_id"]: r for r in harvest(loop.events, loop.times, loop.labels).to_dicts()}
-    # open loop served 4 of 10 (test above); the hydra keeps harvesting through its heirs
-    assert table["c-fast"]["share_events_before_containment"] == pytest.approx(1.0)
-    assert table["c-fast"]["accounts"] == 3
-    assert table["c-fast"]["events"] == 10
+    # Harvest is over the campaign's own accounts: bot served 4 of 10 before containment.
+    table = {r["campaign_id"]: r for r in harvest(events, loop.times, hydra).to_dicts()}
+    assert table["c-fast"]["share_events_before_containment"] == pytest.approx(0.4)
+    # The loop's figure is the cost: 2 accounts burned, serving 4 and 2 requests.
+    burned = replacements(loop, hydra).to_dicts()
+    assert burned == [
+        {"campaign_id": "c-fast", "replacements": 2, "replacement_median_served": 3.0}
+    ]
+    assert replacements(replay_closed_loop(CountingStub(), events, labels), labels).height == 0
 
 
 def test_closed_loop_without_hydra_equals_open_loop() -> None:

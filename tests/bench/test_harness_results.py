@@ -119,6 +119,27 @@ def test_benign_flagged_mid_day_counts_in_replay_fpr() -> None:
     assert evaluate("x", scored, cost=COST, target_fpr=0.05, reps=10).fpr_replay is None
 
 
+def test_closed_loop_cost_is_reported_per_campaign() -> None:
+    harvest = pl.DataFrame(
+        {
+            "campaign_id": ["s2:A", "s2:B"],
+            "share_events_before_containment": [0.2, 1.0],
+            "share_tokens_before_containment": [0.2, 1.0],
+            "share_events_before_flag": [0.1, 1.0],
+            "replacements": [3, None],
+            "replacement_median_served": [41.0, None],
+        }
+    )
+    r = evaluate("x", _scored(), cost=COST, harvest=harvest, target_fpr=0.05, reps=10)
+    by = {c.campaign_id: c for c in r.campaigns}
+    assert by["s2:A"].replacements == 3 and by["s2:B"].replacements == 0
+    text = render_markdown(
+        BenchResult(scenario="toy", calibration_seed=1, eval_seeds=(2,), target_fpr=0.05,
+                    detectors=(r,))
+    )  # fmt: skip
+    assert "forced 3 replacement accounts, each served 41 requests" in text
+
+
 def test_report_renders_and_escapes(tmp_path: object) -> None:
     scored = _scored().with_columns(
         pl.when(pl.col("population") == "chat")

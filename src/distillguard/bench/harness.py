@@ -40,7 +40,13 @@ from distillguard.bench.detector import (
     check_scores,
     make_detector,
 )
-from distillguard.bench.replay import FLAG_ACTIONS, harvest, harvest_curve, replay_closed_loop
+from distillguard.bench.replay import (
+    FLAG_ACTIONS,
+    harvest,
+    harvest_curve,
+    replacements,
+    replay_closed_loop,
+)
 from distillguard.bench.results import BenchResult, Cost, DetectorResult, evaluate
 
 if TYPE_CHECKING:
@@ -310,11 +316,14 @@ def run_detectors(
             if replay_step is not None:
                 loop = replay_closed_loop(det, traffic.events, traffic.labels, step=replay_step)
                 labelled = _with_replay_flags(labelled, loop.times)
-                harvests.append(
-                    _prefixed_campaigns(harvest(loop.events, loop.times, loop.labels), traffic.seed)
+                # Harvest over the campaigns' own queues and accounts; what replacements were
+                # served is the loop's cost figure, not harvest (see ``replay``).
+                served = harvest(traffic.events, loop.times, traffic.labels).join(
+                    replacements(loop, traffic.labels), on="campaign_id", how="left"
                 )
+                harvests.append(_prefixed_campaigns(served, traffic.seed))
                 curves.append(
-                    harvest_curve(loop.events, loop.times, loop.labels).with_columns(
+                    harvest_curve(traffic.events, loop.times, traffic.labels).with_columns(
                         pl.lit(traffic.seed, dtype=pl.Int64).alias("seed")
                     )
                 )

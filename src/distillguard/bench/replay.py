@@ -8,8 +8,12 @@ its event arrived before its subject's containment (never contained: all of it).
 
 Closed loop (:func:`replay_closed_loop`): the accounts of a hydra campaign do not
 simply stop when contained; the rest of each one's queue moves to a fresh account
-created at that cutoff, which the detector then has to find again. Its harvest
-counts what the successors were served too.
+created at that cutoff, which the detector then has to find again. With instant
+replacement every request is eventually served by someone, so a hydra's share
+"served before containment" would be 100% by construction; what the loop measures
+is the attacker's cost (:func:`replacements`: accounts burned, and how many requests
+each served before it was contained), while harvest keeps meaning the share the
+campaign's own accounts were served before containment.
 
 Frames:
 
@@ -43,6 +47,7 @@ __all__ = [
     "harvest",
     "harvest_curve",
     "replay",
+    "replacements",
     "replay_closed_loop",
 ]
 
@@ -123,6 +128,38 @@ def replay_closed_loop(
             subjects=pl.concat([subjects, inherited], how="vertical_relaxed"), events=labels.events
         )
     return ClosedLoop(times=times, events=served, labels=labels, replaced=len(successors))
+
+
+def replacements(loop: ClosedLoop, labels: SubjectLabels) -> pl.DataFrame:
+    """Per campaign with replacements: ``replacements`` (accounts burned) and
+    ``replacement_median_served`` (median requests a replacement served before it was
+    contained; the last ones of the day may never be)."""
+    original = labels.subjects.select(S.ACCOUNT).unique()
+    heirs = loop.labels.subjects.filter(pl.col(S.ENDUSER).is_null()).join(
+        original, on=S.ACCOUNT, how="anti"
+    )
+    schema = {
+        "campaign_id": pl.Utf8,
+        "replacements": pl.Int64,
+        "replacement_median_served": pl.Float64,
+    }
+    if heirs.height == 0:
+        return pl.DataFrame(schema=schema)
+    served = (
+        loop.events.join(heirs.select(S.ACCOUNT, "campaign_id"), on=S.ACCOUNT)
+        .group_by(S.ACCOUNT, "campaign_id")
+        .len()
+    )
+    return (
+        heirs.select(S.ACCOUNT, "campaign_id")
+        .join(served.drop("campaign_id"), on=S.ACCOUNT, how="left")
+        .group_by("campaign_id")
+        .agg(
+            pl.len().cast(pl.Int64).alias("replacements"),
+            pl.col("len").fill_null(0).median().cast(pl.Float64).alias("replacement_median_served"),
+        )
+        .sort("campaign_id")
+    )
 
 
 def _hand_on(events: pl.DataFrame, cut: datetime, successor: dict[str, str]) -> pl.DataFrame:

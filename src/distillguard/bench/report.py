@@ -142,10 +142,16 @@ def _campaign_table(result: BenchResult) -> tuple[list[str], list[list[str]]]:
                 row.append("")
                 continue
             mark = "caught" if c.caught else "missed"
-            row.append(
+            text = (
                 f"{mark}: {100 * c.flagged_share:.0f}% flagged, "
                 f"{_pct(c.share_events_before_containment)} harvested"
             )
+            if c.replacements:
+                text += (
+                    f"; forced {c.replacements} replacement accounts, each served "
+                    f"{c.replacement_median_served:.0f} requests (median) before containment"
+                )
+            row.append(text)
         rows.append(row)
     return ["campaign", "strategies", *[d.name for d in result.detectors]], rows
 

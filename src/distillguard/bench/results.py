@@ -43,6 +43,8 @@ class CampaignOutcome:
     share_events_before_containment: float = math.nan
     share_tokens_before_containment: float = math.nan
     share_events_before_flag: float = math.nan
+    replacements: int = 0  # closed-loop replay: accounts the campaign burned
+    replacement_median_served: float = math.nan  # requests one served before containment
 
 
 @dataclass(frozen=True)
@@ -279,6 +281,8 @@ def _campaigns(
                 share_events_before_containment=_num(h.get("share_events_before_containment")),
                 share_tokens_before_containment=_num(h.get("share_tokens_before_containment")),
                 share_events_before_flag=_num(h.get("share_events_before_flag")),
+                replacements=int(h.get("replacements") or 0),
+                replacement_median_served=_num(h.get("replacement_median_served")),
             )
         )
     return out
