@@ -4,7 +4,8 @@
 
 Feature frames are cached under --work. ``--replay-hours H`` also replays the seed in
 event time (detect on every H-hour prefix of the feature frame, like the bench's replay)
-and prints each campaign's share of requests served before containment and before flag.
+and prints each campaign's share of requests served before containment and before flag,
+and the benign subjects flagged on any prefix.
 Prints account/campaign recall, benign FPR overall and per population (review or stronger
 counts as flagged), and detect's time.
 Calibration uses only the calibration seed's labels; the reported seed's labels are
@@ -120,6 +121,18 @@ def replay(frame: pl.DataFrame, labels: pl.DataFrame, calibration: object, hours
     times = (
         pl.concat(parts).group_by(key).agg(pl.col("flagged_at").min(), pl.col("contained_at").min())
     )
+    benign = (
+        labels.filter(~pl.col("is_attack"))
+        .select(*key, "population")
+        .join(times, on=key, how="left", nulls_equal=True)
+        .group_by("population")
+        .agg(pl.len().alias("n"), pl.col("flagged_at").is_not_null().sum().alias("ever_flagged"))
+        .filter(pl.col("ever_flagged") > 0)
+        .sort("population")
+    )
+    print(f"benign flagged on some prefix: {benign['ever_flagged'].sum()}")
+    if benign.height:
+        print(benign)
     attack = labels.filter(pl.col("campaign_id").is_not_null()).select(*key, "campaign_id")
     served = (
         frame.select(S.TIMESTAMP, *key)

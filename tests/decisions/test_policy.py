@@ -221,3 +221,25 @@ def test_campaign_throttle_from_is_validated() -> None:
     )
     with pytest.raises(ConfigError):
         Policy.from_dict({"campaign_throttle_from": "later"})
+
+
+def test_a_campaign_held_together_only_by_shared_addresses_is_not_throttled_early() -> None:
+    # An eval org on one campus /24: a cluster score from shared addresses alone, no card,
+    # timing, split, even load, bulk creation or succession behind it.
+    def campaign(cid: str, operator: float) -> pl.DataFrame:
+        return pl.concat(
+            [
+                subjects(
+                    **{S.ACCOUNT: f"{cid}-{i}", "risk": r, "campaign_id": cid},
+                    attachment=1.0,
+                    cluster_score=0.1,
+                    operator_evidence=operator,
+                )
+                for i, r in enumerate([0.55, 0.6, 0.3])
+            ]
+        )
+
+    out = apply_policy(pl.concat([campaign("C0001", 0.5), campaign("C0002", 0.0)]), CAL, Policy())
+    got = dict(zip(out[S.ACCOUNT].to_list(), out["action"].to_list(), strict=True))
+    assert {got[f"C0001-{i}"] for i in range(3)} == {"throttle"}
+    assert {got[f"C0002-{i}"] for i in range(3)} == {"review"}

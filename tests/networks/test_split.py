@@ -154,3 +154,22 @@ def test_a_subject_asking_items_the_ring_asked_does_not_join() -> None:
         items(rows), pair_weight_frame(ring + loose), one_cluster(30), {"mmlu": MMLU}
     )
     assert 30 not in out[SUBJECT].to_list()
+
+
+def test_colleagues_making_overlapping_passes_over_a_benchmark_overlap_a_ring_does_not() -> None:
+    # An eval org: four colleagues sweep MMLU subjects (a few hundred items each), two of
+    # them the same subject and a third re-running part of it: repeated, overlapping passes.
+    evals = [(s, i) for s in (0, 1) for i in range(500)] + [(2, i) for i in range(200)]
+    evals += [(3, i) for i in range(5000, 5800)]
+    got = split_of(items(evals), 4)
+    assert got["dataset_shared"] > 2 * got["dataset_expected_shared"]
+    assert got["dataset_overlap"] == 1.0 and got["dataset_split"] == 0.0
+    pool = random.Random(6).sample(range(MMLU), 800)
+    ring = split_of(items([(s, pool[s * 20 + k]) for s in range(40) for k in range(20)]), 40)
+    assert ring["dataset_overlap"] == 0.0 and ring["dataset_split"] == 1.0
+
+
+def test_users_drawn_to_a_benchmark_at_random_do_not_overlap() -> None:
+    rng = random.Random(7)
+    rows = [(s, i) for s in range(40) for i in rng.sample(range(MMLU), 40)]
+    assert split_of(items(rows), 40)["dataset_overlap"] < 0.2

@@ -22,9 +22,10 @@ first (the ``rule`` column names which one decided):
    CCS 2014), and a human looks at the members the risk alone left below review.
    Every member of a campaign whose median member risk crosses the calibrated throttle
    threshold goes to ``throttle`` at least (downgrade and block stay individual); so does
-   every member of a corroborated campaign (cluster score > 0: independent evidence of one
-   operator) once its median member crosses ``campaign_throttle_from`` (default review):
-   a ring is contained when it is found, not after it has served half its harvest.
+   every member of a corroborated campaign (cluster score > 0, with independent evidence of
+   one operator other than shared addresses: a campus /24 is no such evidence) once its
+   median member crosses ``campaign_throttle_from`` (default review): a ring is contained
+   when it is found, not after it has served half its harvest.
 8. ``risk.<action>``: the calibrated threshold the risk crossed.
 """
 
@@ -41,7 +42,7 @@ import polars as pl
 from distillguard import schema as S
 from distillguard.decisions.calibrate import Calibration
 from distillguard.decisions.config import ConfigError, _as_time
-from distillguard.decisions.score import CLUSTER_SCORE
+from distillguard.decisions.score import CLUSTER_SCORE, OPERATOR_EVIDENCE
 from distillguard.records import Action
 
 __all__ = ["Appeal", "Override", "Policy", "apply_policy"]
@@ -244,6 +245,9 @@ def apply_policy(subjects: pl.DataFrame, calibration: Calibration, policy: Polic
             if CLUSTER_SCORE in frame.columns
             else pl.lit(False)
         )
+        if OPERATOR_EVIDENCE in frame.columns:
+            # A shared /24 alone (a campus, an eval org's office) does not throttle early.
+            corroborated = corroborated & (pl.col(OPERATOR_EVIDENCE).fill_null(0.0) > 0.0)
         escalate = (
             pl.col("campaign_id").is_not_null()
             & ((median >= throttle) | (corroborated & (median >= early)))

@@ -28,6 +28,7 @@ from distillguard.networks.cluster import CLUSTER
 __all__ = [
     "CLUSTER_SCORE",
     "SPLIT_EVIDENCE",
+    "OPERATOR_EVIDENCE",
     "COMPONENTS",
     "WEIGHTS",
     "cluster_scores",
@@ -38,6 +39,9 @@ CLUSTER_SCORE = "cluster_score"
 # A benchmark split over many accounts (``networks.dataset_split``, 0 where absent):
 # evidence of one operator, and what ties each slice-taking member in (``decisions.detect``).
 SPLIT_EVIDENCE = "split_evidence"
+# Independent evidence of one operator other than shared addresses (decisions.policy: early
+# campaign throttle).
+OPERATOR_EVIDENCE = "operator_evidence"
 COMPONENTS = ("content", "narrow", "automation", "new_full", "coordination")
 BIAS = -6.0
 WEIGHTS: dict[str, float] = {
@@ -82,7 +86,7 @@ def cluster_scores(clusters: pl.DataFrame) -> pl.DataFrame:
     if clusters.height == 0:
         return clusters.with_columns(
             pl.lit(None, dtype=pl.Float64).alias(c)
-            for c in ("coordination", "purpose", SPLIT_EVIDENCE, CLUSTER_SCORE)
+            for c in ("coordination", "purpose", SPLIT_EVIDENCE, OPERATOR_EVIDENCE, CLUSTER_SCORE)
         )
 
     def col(name: str) -> pl.Expr:
@@ -90,18 +94,33 @@ def cluster_scores(clusters: pl.DataFrame) -> pl.DataFrame:
 
     # The larger a coordinated group, the less likely it is a coincidence (a research group
     # of four on one campus network is common; twenty accounts are not).
-    size = pl.col("size").cast(pl.Float64)
+    # Only members that harvest count towards the size, by how evenly they share the harvest
+    # (networks.cluster_features): two eval runners on a campus /24 with three quiet new
+    # accounts are a pair (one organisation), not a group of five.
+    size = (
+        pl.min_horizontal(
+            pl.col("size").cast(pl.Float64),
+            pl.col("harvesting_members").cast(pl.Float64).fill_null(pl.col("size")),
+        )
+        if "harvesting_members" in clusters.columns
+        else pl.col("size")
+    ).cast(pl.Float64)
     # Two accounts are one organisation as often as not: the factor is 0 for a pair and
     # reaches 1 at twenty.
     size_factor = ((size / 2.0).log() / pl.lit(10.0).log()).clip(0.0, 1.0)
     split = col("dataset_split") if "dataset_split" in clusters.columns else pl.lit(0.0)
+    # Members asking the same benchmark items again, far more than chance: repeated passes of
+    # an evaluation (see networks.dataset_split), not a harvest of new material.
+    overlap = col("dataset_overlap") if "dataset_overlap" in clusters.columns else pl.lit(0.0)
     clusters = clusters.with_columns(split.round(12).alias(SPLIT_EVIDENCE))
     # Independent evidence of one operator: infrastructure, lockstep timing, split coverage,
     # bulk creation, ban-and-replace.
     independent = [
         col("density.payment"),
         col("density.synchrony"),
-        col("density.coverage") * (1.0 - col("dataset_redundancy")),
+        # Complementary pairs mean nothing where the group as a whole re-asks its items
+        # (eval colleagues sweeping different subjects pairwise, the same ones as a group).
+        col("density.coverage") * (1.0 - col("dataset_redundancy")) * (1.0 - overlap),
         # Members together sharing far fewer dataset items than chance would give (a ring
         # handing out disjoint slices of one benchmark over many accounts; see
         # networks.dataset_split).
@@ -116,6 +135,9 @@ def cluster_scores(clusters: pl.DataFrame) -> pl.DataFrame:
         pl.max_horizontal(col("density.ip"), col("density.ip24") * 0.7) * 0.5,
     ]
     corroboration = _noisy_or(independent)
+    # Independent evidence other than shared addresses (the last kind above): campuses and
+    # NATs share a /24 too, so a cluster held by one alone is not contained early.
+    operator = _noisy_or(independent[:-1])
     # What independent people share too: a popular phrasing ("explain your reasoning
     # before you answer", an eval harness's format), a common TLS stack, adopting a new
     # model the day it is released (evaluators and researchers do it first). These count
@@ -135,11 +157,17 @@ def cluster_scores(clusters: pl.DataFrame) -> pl.DataFrame:
         if "member_harvest_share" in clusters.columns
         else col("harvest_share")
     )
-    purpose = pl.max_horizontal(harvest, col("template_concentration") * 0.5)
+    # A group whose dataset requests are repeated passes over the same items evaluates; the
+    # dataset part of its requests is no purpose (its wrappers neither: the harness's format).
+    dataset = col("dataset_share") if "dataset_share" in clusters.columns else pl.lit(1.0)
+    purpose = pl.max_horizontal(harvest, col("template_concentration") * 0.5) * (
+        1.0 - overlap * dataset
+    )
     return clusters.with_columns(
         # Rounded: density sums carry float noise from row order (a shuffled log must give
         # bit-identical risks).
         _noisy_or(kinds).round(12).alias("coordination"),
+        operator.round(12).alias(OPERATOR_EVIDENCE),
         purpose.round(12).alias("purpose"),
     ).with_columns(
         (pl.col("coordination") * pl.col("purpose").sqrt() * size_factor)
@@ -154,9 +182,13 @@ def subject_scores(profiles: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataFra
     if CLUSTER not in scored.columns:
         scored = scored.with_columns(pl.lit(None, dtype=pl.UInt32).alias(CLUSTER))
     if clusters.height:
-        scored = scored.join(clusters.select(CLUSTER, CLUSTER_SCORE), on=CLUSTER, how="left")
+        scored = scored.join(
+            clusters.select(CLUSTER, CLUSTER_SCORE, OPERATOR_EVIDENCE), on=CLUSTER, how="left"
+        )
     else:
-        scored = scored.with_columns(pl.lit(None, dtype=pl.Float64).alias(CLUSTER_SCORE))
+        scored = scored.with_columns(
+            pl.lit(None, dtype=pl.Float64).alias(c) for c in (CLUSTER_SCORE, OPERATOR_EVIDENCE)
+        )
     volume = _volume(pl.col("events"))
     first_rate = pl.col("first_hours_events") / pl.min_horizontal(
         pl.lit(FIRST_HOURS), pl.col("active_hours").clip(lower_bound=1.0)

@@ -14,13 +14,16 @@ requests in its 3 most used templates), ``top_template``, ``top_dataset``,
 ``dataset_redundancy`` (1 - union / sum of per-member items: 0 = disjoint
 slices), ``dataset_coverage`` (union / dataset size, null if unknown),
 ``<signal>_share`` and ``harvest_share`` (share of the cluster's requests),
-``member_harvest_share`` (the median member's own harvest share), ``new_account_share``,
+``member_harvest_share`` (the median member's own harvest share), ``harvesting_members``
+(members with at least ``HARVESTER_SHARE`` of their own requests harvesting),
+``new_account_share``,
 ``creation_burst`` (largest share of members created in one hour),
 ``pivot_share``, ``top_payment``/``top_payment_members``, and the split-benchmark
 columns ``dataset_expected_shared``, ``dataset_shared``, ``dataset_split_members``,
-``dataset_split``, ``split_dataset`` (``networks.split``), and ``load_dispersion``,
-``progress_dispersion``, ``load_evenness`` (members' request counts, in total and at the
-cluster's median moment, more even than independent senders give; ``networks.load``).
+``dataset_split``, ``dataset_overlap``, ``split_dataset`` (``networks.split``), and
+``load_dispersion``, ``progress_dispersion``, ``load_evenness`` (members' request counts, in
+total and at the cluster's median moment, more even than independent senders give;
+``networks.load``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from distillguard.networks.base import CLUSTER, EDGE_KINDS
 from distillguard.networks.edges import BASE_WEIGHTS
 from distillguard.networks.load import load_evenness
 from distillguard.networks.split import dataset_split
+
+HARVESTER_SHARE = 0.5  # of a member's own requests
 
 __all__ = [
     "CLUSTER",
@@ -255,7 +260,14 @@ def cluster_features(
         events.group_by(CLUSTER, SUBJECT)
         .agg(pl.col("_harvest").mean().alias("_h"))
         .group_by(CLUSTER)
-        .agg(pl.col("_h").median().alias("member_harvest_share"))
+        .agg(
+            pl.col("_h").median().alias("member_harvest_share"),
+            # How many members do the harvesting (most of their own requests; cover traffic
+            # of 30%, as in DistillBench's low-and-slow ring, leaves 70%): the size of the
+            # group that has a purpose, which the cluster score's size factor counts. Quiet
+            # new accounts on a campus /24 next to two eval runners do not count.
+            (pl.col("_h") >= HARVESTER_SHARE).sum().cast(pl.Float64).alias("harvesting_members"),
+        )
     )
     out = out.join(members_harvest, on=CLUSTER, how="left")
     content = events.group_by(CLUSTER).agg(

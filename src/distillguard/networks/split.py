@@ -51,9 +51,14 @@ def dataset_split(
       accounts; twenty accounts each taking a sliver is a ring.
 
     Columns ``dataset_expected_shared``, ``dataset_shared``, ``dataset_split_members`` and
-    ``dataset_split`` (in [0, 1]) for the dataset with the strongest split. A benchmark
-    re-run or users drawn to the popular items share more than chance (0). |D| is the
-    known size, else the distinct items seen.
+    ``dataset_split`` (in [0, 1]) for the dataset with the strongest split (else the one
+    most members asked). A benchmark re-run or users drawn to the popular items share more
+    than chance (0). |D| is the known size, else the distinct items seen.
+
+    ``dataset_overlap`` (in [0, 1]) is the opposite: the members re-asked the same items,
+    (observed / expected − 1) capped at 1 (twice chance), times the same significance
+    mapping above chance. Colleagues re-running a benchmark (an eval org) overlap; a
+    distiller gains nothing from asking one item again from another account.
     """
     schema = {
         CLUSTER: pl.UInt32,
@@ -61,6 +66,7 @@ def dataset_split(
         "dataset_shared": pl.Float64,
         "dataset_split_members": pl.UInt32,
         "dataset_split": pl.Float64,
+        "dataset_overlap": pl.Float64,
         "split_dataset": pl.Utf8,
     }
     hits = frame.filter(pl.col(DATASET_ITEM).is_not_null() & pl.col(DATASET_NAME).is_not_null())
@@ -114,9 +120,19 @@ def dataset_split(
                     / (full_sigma - min_sigma)
                 ).clip(0.0, 1.0)
                 * many
-            ).alias("_split")
+            ).alias("_split"),
+            (
+                (pl.col("_o") / pl.col("_e").clip(lower_bound=1e-12) - 1.0).clip(0.0, 1.0)
+                * (
+                    (
+                        (pl.col("_o") - pl.col("_e")) / pl.col("_e").clip(lower_bound=1e-12).sqrt()
+                        - min_sigma
+                    )
+                    / (full_sigma - min_sigma)
+                ).clip(0.0, 1.0)
+            ).alias("_overlap"),
         )
-        .sort([CLUSTER, "_split", DATASET_NAME], descending=[False, True, False])
+        .sort([CLUSTER, "_split", "_k", DATASET_NAME], descending=[False, True, True, False])
         .group_by(CLUSTER, maintain_order=True)
         .first()
         .select(
@@ -125,6 +141,7 @@ def dataset_split(
             pl.col("_o").alias("dataset_shared"),
             pl.col("_k").alias("dataset_split_members"),
             pl.col("_split").round(12).alias("dataset_split"),
+            pl.col("_overlap").round(12).alias("dataset_overlap"),
             pl.col(DATASET_NAME).alias("split_dataset"),
         )
         .sort(CLUSTER)
