@@ -49,6 +49,7 @@ STAGED = """
 import json, resource, sys, time
 from pathlib import Path
 
+from distillguard import schema as S
 from distillguard.decisions import detect
 from distillguard.engines.duckdb_store import DuckDBStore
 from distillguard.ingest import ingest
@@ -82,7 +83,9 @@ with DuckDBStore(store_dir / "distillguard.duckdb") as store:
         return out
 
     runner.finish = timed_finish
-    frame = feature_frame(store.scan(None, 65_536), runner=runner)
+    # As pipeline.scan: text streamed in storage order, the feature frame sorted after.
+    frame = feature_frame(store.scan(None, 65_536, ordered=False), runner=runner)
+    frame = frame.sort(S.TIMESTAMP, S.EVENT_KEY)
     mark("signals (feature frame)", t, c)
     stages.extend(inner)
     size = frame.estimated_size() / 2**20
