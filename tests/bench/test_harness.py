@@ -143,11 +143,11 @@ def test_closed_loop_hydra_replaces_each_contained_account() -> None:
     table = {r["campaign_id"]: r for r in harvest(events, loop.times, hydra).to_dicts()}
     assert table["c-fast"]["share_events_before_containment"] == pytest.approx(0.4)
     # The loop's figure is the cost: 2 accounts burned, serving 4 and 2 requests.
-    burned = replacements(loop, hydra).to_dicts()
+    burned = replacements(loop).to_dicts()
     assert burned == [
         {"campaign_id": "c-fast", "replacements": 2, "replacement_median_served": 3.0}
     ]
-    assert replacements(replay_closed_loop(CountingStub(), events, labels), labels).height == 0
+    assert replacements(replay_closed_loop(CountingStub(), events, labels)).height == 0
 
 
 def test_closed_loop_without_hydra_equals_open_loop() -> None:

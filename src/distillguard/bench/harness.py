@@ -319,7 +319,7 @@ def run_detectors(
                 # Harvest over the campaigns' own queues and accounts; what replacements were
                 # served is the loop's cost figure, not harvest (see ``replay``).
                 served = harvest(traffic.events, loop.times, traffic.labels).join(
-                    replacements(loop, traffic.labels), on="campaign_id", how="left"
+                    replacements(loop), on="campaign_id", how="left"
                 )
                 harvests.append(_prefixed_campaigns(served, traffic.seed))
                 curves.append(

@@ -91,7 +91,11 @@ class ClosedLoop:
     times: pl.DataFrame  # as :func:`replay`, successors included
     events: pl.DataFrame  # as served: a contained account's later events under its successor
     labels: SubjectLabels  # successors inherit their predecessor's labels
-    replaced: int  # how many accounts were replaced
+    successors: pl.DataFrame  # distillguard.account.id (the successor), original_account
+
+    @property
+    def replaced(self) -> int:
+        return self.successors.height
 
 
 def replay_closed_loop(
@@ -114,30 +118,29 @@ def replay_closed_loop(
                 & pl.col("strategies").cast(pl.List(pl.Utf8)).list.contains(strategy)
             )[S.ACCOUNT].to_list()
         )
-    times, served, successors = _replay(detector, events, step, replaceable=replaceable)
-    if successors:
-        children, originals = zip(*successors, strict=True)
-        inherited = (
-            pl.DataFrame({"_child": list(children), S.ACCOUNT: list(originals)})
-            .join(subjects.filter(pl.col(S.ENDUSER).is_null()), on=S.ACCOUNT)
-            .drop(S.ACCOUNT)
-            .rename({"_child": S.ACCOUNT})
-            .select(subjects.columns)
-        )
+    times, served, pairs = _replay(detector, events, step, replaceable=replaceable)
+    successors = pl.DataFrame(
+        pairs, schema={S.ACCOUNT: pl.Utf8, "original_account": pl.Utf8}, orient="row"
+    )
+    if successors.height:
+        direct = subjects.filter(pl.col(S.ENDUSER).is_null())
+        inherited = successors.join(
+            direct.rename({S.ACCOUNT: "original_account"}), on="original_account"
+        ).select(subjects.columns)
         labels = SubjectLabels(
             subjects=pl.concat([subjects, inherited], how="vertical_relaxed"), events=labels.events
         )
-    return ClosedLoop(times=times, events=served, labels=labels, replaced=len(successors))
+    return ClosedLoop(times=times, events=served, labels=labels, successors=successors)
 
 
-def replacements(loop: ClosedLoop, labels: SubjectLabels) -> pl.DataFrame:
+def replacements(loop: ClosedLoop) -> pl.DataFrame:
     """Per campaign with replacements: ``replacements`` (accounts burned) and
     ``replacement_median_served`` (median requests a replacement served before it was
     contained; the last ones of the day may never be)."""
-    original = labels.subjects.select(S.ACCOUNT).unique()
-    heirs = loop.labels.subjects.filter(pl.col(S.ENDUSER).is_null()).join(
-        original, on=S.ACCOUNT, how="anti"
+    campaigns = loop.labels.subjects.filter(pl.col(S.ENDUSER).is_null()).select(
+        S.ACCOUNT, "campaign_id"
     )
+    heirs = loop.successors.join(campaigns, on=S.ACCOUNT).select(S.ACCOUNT, "campaign_id")
     schema = {
         "campaign_id": pl.Utf8,
         "replacements": pl.Int64,
@@ -145,14 +148,9 @@ def replacements(loop: ClosedLoop, labels: SubjectLabels) -> pl.DataFrame:
     }
     if heirs.height == 0:
         return pl.DataFrame(schema=schema)
-    served = (
-        loop.events.join(heirs.select(S.ACCOUNT, "campaign_id"), on=S.ACCOUNT)
-        .group_by(S.ACCOUNT, "campaign_id")
-        .len()
-    )
+    served = loop.events.join(heirs.select(S.ACCOUNT), on=S.ACCOUNT).group_by(S.ACCOUNT).len()
     return (
-        heirs.select(S.ACCOUNT, "campaign_id")
-        .join(served.drop("campaign_id"), on=S.ACCOUNT, how="left")
+        heirs.join(served, on=S.ACCOUNT, how="left")
         .group_by("campaign_id")
         .agg(
             pl.len().cast(pl.Int64).alias("replacements"),

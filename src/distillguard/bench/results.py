@@ -175,8 +175,12 @@ def evaluate(
     risk = scored["risk"].to_numpy().astype(np.float64)
     n = scored.height
 
-    def est(stat: Any, mask: npt.NDArray[np.bool_] | None = None) -> M.Estimate:
-        yy, pp, rr = (y, pred, risk) if mask is None else (y[mask], pred[mask], risk[mask])
+    def est(
+        stat: Any,
+        mask: npt.NDArray[np.bool_] | None = None,
+        flagged: npt.NDArray[np.bool_] = pred,
+    ) -> M.Estimate:
+        yy, pp, rr = (y, flagged, risk) if mask is None else (y[mask], flagged[mask], risk[mask])
         return _estimate(lambda i: stat(yy[i], pp[i], rr[i]), yy.size, reps, seed)
 
     precision = est(lambda t, p, r: M.precision(t, p))
@@ -199,14 +203,9 @@ def evaluate(
     fpr_replay_pop: dict[str, M.Estimate] = {}
     if "flagged_in_replay" in scored.columns:
         ever = scored["flagged_in_replay"].to_numpy().astype(bool)
-
-        def replay_fpr(mask: npt.NDArray[np.bool_] | None = None) -> M.Estimate:
-            yy, ee = (y, ever) if mask is None else (y[mask], ever[mask])
-            return _estimate(lambda i: M.fpr(yy[i], ee[i]), yy.size, reps, seed)
-
-        fpr_replay = replay_fpr()
+        fpr_replay = est(lambda t, p, r: M.fpr(t, p), flagged=ever)
         for pop in fpr_pop:
-            fpr_replay_pop[pop] = replay_fpr((populations == pop) & ~y)
+            fpr_replay_pop[pop] = est(lambda t, p, r: M.fpr(t, p), (populations == pop) & ~y, ever)
 
     recall_strategy: dict[str, M.Estimate] = {}
     if "strategies" in scored.columns:
