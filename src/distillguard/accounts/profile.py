@@ -33,7 +33,10 @@ __all__ = [
     "PROFILE_COLUMNS",
     "SIGNAL_THRESHOLD",
     "harvest_expr",
+    "new_full_expr",
+    "rotation_expr",
     "subject_profiles",
+    "volume_expr",
     "with_subject",
 ]
 
@@ -42,6 +45,11 @@ SIGNAL_THRESHOLD = 0.5
 # "New account at full throughput" (NSA/CISA/FBI advisory, Sep 2026): the first hours after
 # creation are compared with the account's whole-window rate.
 FIRST_HOURS = 6.0
+# Proxy rotation: distinct client addresses outside VPN ranges in the window, from
+# ROTATION_FROM (0) to ROTATION_FROM * 2**3 (1). People use a handful (home, office, phone);
+# an account behind a residential or datacenter proxy pool gets a new one every few requests.
+# VPN exits are left out: privacy users hop between them all day.
+ROTATION_FROM = 8.0
 
 PROFILE_COLUMNS = (
     "events",
@@ -73,6 +81,7 @@ PROFILE_COLUMNS = (
     "params_top_share",
     "max_tokens_cap_share",
     "ip_count",
+    "non_vpn_ips",
     "datacenter_share",
     "vpn_share",
     "models",
@@ -118,6 +127,33 @@ def harvest_expr() -> pl.Expr:
     return pl.any_horizontal(pl.col(DATASET_ITEM).is_not_null(), *strong)
 
 
+def volume_expr(events: pl.Expr) -> pl.Expr:
+    """0 for one request, 1 from a thousand on (log scale)."""
+    return (events.cast(pl.Float64).log10() / 3.0).clip(0.0, 1.0)
+
+
+def new_full_expr() -> pl.Expr:
+    """In [0, 1] over profile columns: a new account running at full rate from its first
+    hours (first-hours rate over its whole-window rate), scaled by volume."""
+    first_rate = pl.col("first_hours_events") / pl.min_horizontal(
+        pl.lit(FIRST_HOURS), pl.col("active_hours").clip(lower_bound=1.0)
+    )
+    return (
+        pl.col("new_account").cast(pl.Float64)
+        * (first_rate / pl.col("events_per_hour").clip(lower_bound=1e-9)).clip(0.0, 1.0)
+        * volume_expr(pl.col("events"))
+    )
+
+
+def rotation_expr() -> pl.Expr:
+    """In [0, 1] over profile columns: proxy rotation (``ROTATION_FROM``); 0 for router end
+    users, whose addresses are the platform's."""
+    rotation = ((pl.col("non_vpn_ips").cast(pl.Float64) / ROTATION_FROM).log(2.0) / 3.0).clip(
+        0.0, 1.0
+    )
+    return pl.when(pl.col("router_user")).then(0.0).otherwise(rotation.fill_null(0.0))
+
+
 def subject_profiles(
     frame: pl.DataFrame, *, dataset_sizes: Mapping[str, int] | None = None
 ) -> pl.DataFrame:
@@ -159,6 +195,11 @@ def subject_profiles(
         pl.col(S.REFUSAL).cast(pl.Float64).mean().alias("refusal_rate"),
         pl.col("_at_cap").cast(pl.Float64).mean().alias("max_tokens_cap_share"),
         pl.col(S.CLIENT_ADDRESS).drop_nulls().n_unique().alias("ip_count"),
+        pl.col(S.CLIENT_ADDRESS)
+        .filter(pl.col(S.IP_TYPE).fill_null("unknown") != "vpn")
+        .drop_nulls()
+        .n_unique()
+        .alias("non_vpn_ips"),
         _share(pl.col(S.IP_TYPE) == "datacenter").alias("datacenter_share"),
         _share(pl.col(S.IP_TYPE) == "vpn").alias("vpn_share"),
         pl.col(S.MODEL).drop_nulls().n_unique().alias("models"),

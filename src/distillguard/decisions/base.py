@@ -6,7 +6,7 @@ decision with the ``enduser_id`` (null for direct accounts).
 
 ``Detection.subjects`` columns: ``distillguard.account.id``, ``enduser.id``,
 ``subject.idx``, the profile features (``accounts.PROFILE_COLUMNS``), the score
-components (``content``, ``narrow``, ``automation``, ``new_full``,
+components (``content``, ``narrow``, ``automation``, ``new_full``, ``rotation``,
 ``coordination``), ``cluster_score``, ``risk`` (Float64 in [0, 1]), ``action``
 (Utf8, an ``Action`` value), ``rule`` (the policy rule that fired),
 ``campaign_id`` (Utf8 or null) and ``reasons`` (Utf8, plain words).

@@ -89,6 +89,16 @@ def subject_evidence(row: Mapping[str, Any], campaign: Evidence | None) -> tuple
                 WEIGHTS["new_full"] * float(row["new_full"]),
             )
         )
+    if (row.get("rotation") or 0) > 0.05:
+        out.append(
+            Evidence(
+                "rotation",
+                f"{_n(row.get('non_vpn_ips'))} distinct client addresses outside VPN ranges "
+                f"for {_n(events)} requests (a rotating proxy pool)",
+                float(row["rotation"]),
+                WEIGHTS["rotation"] * float(row["rotation"]),
+            )
+        )
     if row.get("pivoted"):
         out.append(
             Evidence(
@@ -184,6 +194,19 @@ def campaign_evidence(
         "creation",
         float(row.get("creation_burst") or 0.0) * float(row.get("new_account_share") or 0.0),
         f"{_pct(row.get('creation_burst'))} of the accounts were created within one hour",
+    )
+    add(
+        "throwaway",
+        float(row.get("throwaway_share") or 0.0),
+        f"{_n(row.get('throwaway_members'))} members are new accounts running at full rate "
+        "from their first hours",
+        float(row.get("throwaway_members") or 0.0),
+    )
+    add(
+        "rotation",
+        float(row.get("rotation_share") or 0.0) * 0.5,
+        "members rotate through proxy pools (mean rotation "
+        f"{float(row.get('rotation_share') or 0.0):.2f}: dozens of addresses per account a day)",
     )
     add(
         "succession",

@@ -9,6 +9,7 @@ The score is a logistic combination of evidence families, each in [0, 1]:
   structures" (Anthropic, Feb 2026) — top-3 template share scaled by volume.
 - ``automation``: single-turn, round-the-clock, regular inter-arrival times.
 - ``new_full``: a new account starting at full throughput (NSA/CISA/FBI, Sep 2026).
+- ``rotation``: many client addresses outside VPN ranges (a proxy pool rotating per request).
 - ``coordination``: the subject's cluster score times its attachment to the
   cluster (0 outside any cluster).
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from distillguard.accounts.profile import FIRST_HOURS
+from distillguard.accounts.profile import new_full_expr, rotation_expr, volume_expr
 from distillguard.networks.cluster import CLUSTER
 
 __all__ = [
@@ -42,13 +43,14 @@ SPLIT_EVIDENCE = "split_evidence"
 # Independent evidence of one operator other than shared addresses (decisions.policy: early
 # campaign throttle).
 OPERATOR_EVIDENCE = "operator_evidence"
-COMPONENTS = ("content", "narrow", "automation", "new_full", "coordination")
+COMPONENTS = ("content", "narrow", "automation", "new_full", "rotation", "coordination")
 BIAS = -6.0
 WEIGHTS: dict[str, float] = {
     "content": 1.5,
     "narrow": 1.5,
     "automation": 1.0,
     "new_full": 1.0,
+    "rotation": 1.0,
     "coordination": 10.0,
 }
 CONTENT_SHARES = (
@@ -61,16 +63,18 @@ CONTENT_SHARES = (
 )
 
 
-def _volume(events: pl.Expr) -> pl.Expr:
-    """0 for one request, 1 from a thousand on (log scale)."""
-    return (events.cast(pl.Float64).log10() / 3.0).clip(0.0, 1.0)
-
-
 def _noisy_or(parts: list[pl.Expr]) -> pl.Expr:
     miss = pl.lit(1.0)
     for part in parts:
         miss = miss * (1.0 - part)
     return 1.0 - miss
+
+
+def col_or_zero(frame: pl.DataFrame, name: str) -> pl.Expr:
+    """A [0, 1] feature column, 0 where the frame lacks it (clusters built without it)."""
+    if name not in frame.columns:
+        return pl.lit(0.0)
+    return pl.col(name).fill_null(0.0).cast(pl.Float64).clip(0.0, 1.0)
 
 
 def cluster_scores(clusters: pl.DataFrame) -> pl.DataFrame:
@@ -97,14 +101,15 @@ def cluster_scores(clusters: pl.DataFrame) -> pl.DataFrame:
     # Only members that harvest count towards the size, by how evenly they share the harvest
     # (networks.cluster_features): two eval runners on a campus /24 with three quiet new
     # accounts are a pair (one organisation), not a group of five.
-    size = (
-        pl.min_horizontal(
-            pl.col("size").cast(pl.Float64),
-            pl.col("harvesting_members").cast(pl.Float64).fill_null(pl.col("size")),
-        )
-        if "harvesting_members" in clusters.columns
-        else pl.col("size")
-    ).cast(pl.Float64)
+    # New accounts running at full rate from their first hours count as well: a ring of
+    # throwaway accounts is the group, whatever its requests look like.
+    def members(name: str) -> pl.Expr:
+        return pl.col(name).cast(pl.Float64) if name in clusters.columns else pl.lit(None)
+
+    purposeful = pl.max_horizontal(
+        members("harvesting_members"), members("throwaway_members")
+    ).fill_null(pl.col("size").cast(pl.Float64))
+    size = pl.min_horizontal(pl.col("size").cast(pl.Float64), purposeful)
     # Two accounts are one organisation as often as not: the factor is 0 for a pair and
     # reaches 1 at twenty.
     size_factor = ((size / 2.0).log() / pl.lit(10.0).log()).clip(0.0, 1.0)
@@ -130,14 +135,20 @@ def cluster_scores(clusters: pl.DataFrame) -> pl.DataFrame:
         col("load_evenness") if "load_evenness" in clusters.columns else pl.lit(0.0),
         col("density.creation") * col("creation_burst"),
         col("succession_share") * 0.5,
+    ]
+    # Independent evidence of one operator, as above; the kinds below are not (campuses and
+    # NATs share a /24 too, proxy users need not know each other), so a cluster held by them
+    # alone is not contained early.
+    operator = _noisy_or(independent)
+    independent += [
         # Shared addresses: NATs, VPN exits and campuses share them too, so they count
         # only at half strength (and purpose gates the whole score).
         pl.max_horizontal(col("density.ip"), col("density.ip24") * 0.7) * 0.5,
+        # Members each rotating through a proxy pool: independent people sharing a popular
+        # phrasing do not hide behind dozens of addresses a day.
+        col_or_zero(clusters, "rotation_share"),
     ]
     corroboration = _noisy_or(independent)
-    # Independent evidence other than shared addresses (the last kind above): campuses and
-    # NATs share a /24 too, so a cluster held by one alone is not contained early.
-    operator = _noisy_or(independent[:-1])
     # What independent people share too: a popular phrasing ("explain your reasoning
     # before you answer", an eval harness's format), a common TLS stack, adopting a new
     # model the day it is released (evaluators and researchers do it first). These count
@@ -160,7 +171,10 @@ def cluster_scores(clusters: pl.DataFrame) -> pl.DataFrame:
     # A group whose dataset requests are repeated passes over the same items evaluates; the
     # dataset part of its requests is no purpose (its wrappers neither: the harness's format).
     dataset = col("dataset_share") if "dataset_share" in clusters.columns else pl.lit(1.0)
-    purpose = pl.max_horizontal(harvest, col("template_concentration") * 0.5) * (
+    # New accounts at full throughput from their first hours (the members' mean score): a
+    # purpose of its own, whatever their requests are (throwaway accounts cost money).
+    throwaway = col_or_zero(clusters, "throwaway_share")
+    purpose = pl.max_horizontal(harvest, col("template_concentration") * 0.5, throwaway) * (
         1.0 - overlap * dataset
     )
     return clusters.with_columns(
@@ -189,10 +203,7 @@ def subject_scores(profiles: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataFra
         scored = scored.with_columns(
             pl.lit(None, dtype=pl.Float64).alias(c) for c in (CLUSTER_SCORE, OPERATOR_EVIDENCE)
         )
-    volume = _volume(pl.col("events"))
-    first_rate = pl.col("first_hours_events") / pl.min_horizontal(
-        pl.lit(FIRST_HOURS), pl.col("active_hours").clip(lower_bound=1.0)
-    )
+    volume = volume_expr(pl.col("events"))
     regular = (1.2 - pl.col("iat_cv").fill_null(1.2)).clip(0.0, 1.0)
     automation = (
         pl.col("single_turn_share").fill_null(0.5) + pl.col("hour_entropy").fill_null(0.0) + regular
@@ -201,11 +212,8 @@ def subject_scores(profiles: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataFra
         pl.col("harvest_share").fill_null(0.0).alias("content"),
         (pl.col("template_top_share").fill_null(0.0) * volume).alias("narrow"),
         (automation * volume).alias("automation"),
-        (
-            pl.col("new_account").cast(pl.Float64)
-            * (first_rate / pl.col("events_per_hour").clip(lower_bound=1e-9)).clip(0.0, 1.0)
-            * volume
-        ).alias("new_full"),
+        new_full_expr().alias("new_full"),
+        rotation_expr().alias("rotation"),
         # A member inherits its cluster's score in proportion to how tightly it is tied in.
         (
             pl.col(CLUSTER_SCORE).fill_null(0.0)

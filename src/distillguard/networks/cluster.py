@@ -16,7 +16,9 @@ slices), ``dataset_coverage`` (union / dataset size, null if unknown),
 ``<signal>_share`` and ``harvest_share`` (share of the cluster's requests),
 ``member_harvest_share`` (the median member's own harvest share), ``harvesting_members``
 (members with at least ``HARVESTER_SHARE`` of their own requests harvesting),
-``new_account_share``,
+``new_account_share``, ``throwaway_share`` / ``throwaway_members`` (new accounts at full
+throughput: the members' mean score, and how many score at least ``THROWAWAY``),
+``rotation_share`` (the members' mean proxy rotation, ``accounts.rotation_expr``),
 ``creation_burst`` (largest share of members created in one hour),
 ``pivot_share``, ``top_payment``/``top_payment_members``, and the split-benchmark
 columns ``dataset_expected_shared``, ``dataset_shared``, ``dataset_split_members``,
@@ -36,13 +38,19 @@ import polars as pl
 
 from distillguard import schema as S
 from distillguard.accounts.base import DATASET_ITEM, DATASET_NAME, SUBJECT, TEMPLATE_CLUSTER
-from distillguard.accounts.profile import SIGNAL_THRESHOLD, harvest_expr
+from distillguard.accounts.profile import (
+    SIGNAL_THRESHOLD,
+    harvest_expr,
+    new_full_expr,
+    rotation_expr,
+)
 from distillguard.networks.base import CLUSTER, EDGE_KINDS
 from distillguard.networks.edges import BASE_WEIGHTS
 from distillguard.networks.load import load_evenness
 from distillguard.networks.split import dataset_split
 
 HARVESTER_SHARE = 0.5  # of a member's own requests
+THROWAWAY = 0.5  # a member's new-account-at-full-throughput score (accounts.new_full_expr)
 
 __all__ = [
     "CLUSTER",
@@ -406,7 +414,9 @@ def _member_features(profiles: pl.DataFrame, membership: pl.DataFrame) -> pl.Dat
     cols = [SUBJECT, "new_account", "created_at"]
     if "pivoted" in profiles.columns:
         cols.append("pivoted")
-    members = profiles.select(cols).join(membership, on=SUBJECT)
+    members = profiles.select(
+        *cols, new_full_expr().alias("_new_full"), rotation_expr().alias("_rotation")
+    ).join(membership, on=SUBJECT)
     if "pivoted" not in members.columns:
         members = members.with_columns(pl.lit(False).alias("pivoted"))
     burst = (
@@ -423,12 +433,18 @@ def _member_features(profiles: pl.DataFrame, membership: pl.DataFrame) -> pl.Dat
             pl.len().alias("_n"),
             pl.col("new_account").cast(pl.Float64).mean().alias("new_account_share"),
             pl.col("pivoted").fill_null(False).cast(pl.Float64).mean().alias("pivot_share"),
+            pl.col("_new_full").mean().alias("throwaway_share"),
+            (pl.col("_new_full") >= THROWAWAY).sum().cast(pl.Float64).alias("throwaway_members"),
+            pl.col("_rotation").mean().alias("rotation_share"),
         )
         .join(burst, on=CLUSTER, how="left")
         .select(
             CLUSTER,
             "new_account_share",
             "pivot_share",
+            "throwaway_share",
+            "throwaway_members",
+            "rotation_share",
             (pl.col("_burst").fill_null(0) / pl.col("_n")).alias("creation_burst"),
         )
     )
