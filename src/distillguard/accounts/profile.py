@@ -33,6 +33,7 @@ __all__ = [
     "PROFILE_COLUMNS",
     "SIGNAL_THRESHOLD",
     "harvest_expr",
+    "full_rate_expr",
     "new_full_expr",
     "rotation_expr",
     "subject_profiles",
@@ -132,17 +133,20 @@ def volume_expr(events: pl.Expr) -> pl.Expr:
     return (events.cast(pl.Float64).log10() / 3.0).clip(0.0, 1.0)
 
 
-def new_full_expr() -> pl.Expr:
+def full_rate_expr() -> pl.Expr:
     """In [0, 1] over profile columns: a new account running at full rate from its first
-    hours (first-hours rate over its whole-window rate), scaled by volume."""
+    hours (first-hours rate over its whole-window rate), whatever its volume."""
     first_rate = pl.col("first_hours_events") / pl.min_horizontal(
         pl.lit(FIRST_HOURS), pl.col("active_hours").clip(lower_bound=1.0)
     )
-    return (
-        pl.col("new_account").cast(pl.Float64)
-        * (first_rate / pl.col("events_per_hour").clip(lower_bound=1e-9)).clip(0.0, 1.0)
-        * volume_expr(pl.col("events"))
-    )
+    return pl.col("new_account").cast(pl.Float64) * (
+        first_rate / pl.col("events_per_hour").clip(lower_bound=1e-9)
+    ).clip(0.0, 1.0)
+
+
+def new_full_expr() -> pl.Expr:
+    """:func:`full_rate_expr` scaled by volume: full throughput, not just an even start."""
+    return full_rate_expr() * volume_expr(pl.col("events"))
 
 
 def rotation_expr() -> pl.Expr:

@@ -17,7 +17,8 @@ slices), ``dataset_coverage`` (union / dataset size, null if unknown),
 ``member_harvest_share`` (the median member's own harvest share), ``harvesting_members``
 (members with at least ``HARVESTER_SHARE`` of their own requests harvesting),
 ``new_account_share``, ``throwaway_share`` / ``throwaway_members`` (new accounts at full
-throughput: the members' mean score, and how many score at least ``THROWAWAY``),
+throughput: the members' mean ``new_full``, and how many ran at full rate from their first
+hours with at least ``THROWAWAY_EVENTS`` requests),
 ``rotation_share`` (the members' mean proxy rotation, ``accounts.rotation_expr``),
 ``creation_burst`` (largest share of members created in one hour),
 ``pivot_share``, ``top_payment``/``top_payment_members``, and the split-benchmark
@@ -40,6 +41,7 @@ from distillguard import schema as S
 from distillguard.accounts.base import DATASET_ITEM, DATASET_NAME, SUBJECT, TEMPLATE_CLUSTER
 from distillguard.accounts.profile import (
     SIGNAL_THRESHOLD,
+    full_rate_expr,
     harvest_expr,
     new_full_expr,
     rotation_expr,
@@ -50,7 +52,10 @@ from distillguard.networks.load import load_evenness
 from distillguard.networks.split import dataset_split
 
 HARVESTER_SHARE = 0.5  # of a member's own requests
-THROWAWAY = 0.5  # a member's new-account-at-full-throughput score (accounts.new_full_expr)
+# A throwaway member: a new account whose first hours ran at half its overall rate or more
+# (accounts.full_rate_expr), with at least this many requests.
+THROWAWAY = 0.5
+THROWAWAY_EVENTS = 5
 
 __all__ = [
     "CLUSTER",
@@ -415,7 +420,14 @@ def _member_features(profiles: pl.DataFrame, membership: pl.DataFrame) -> pl.Dat
     if "pivoted" in profiles.columns:
         cols.append("pivoted")
     members = profiles.select(
-        *cols, new_full_expr().alias("_new_full"), rotation_expr().alias("_rotation")
+        *cols,
+        new_full_expr().alias("_new_full"),
+        # Counted while the ring is young too: a new account at full rate from its first
+        # request, with a few requests behind it, whatever its volume so far.
+        ((full_rate_expr() >= THROWAWAY) & (pl.col("events") >= THROWAWAY_EVENTS)).alias(
+            "_throwaway"
+        ),
+        rotation_expr().alias("_rotation"),
     ).join(membership, on=SUBJECT)
     if "pivoted" not in members.columns:
         members = members.with_columns(pl.lit(False).alias("pivoted"))
@@ -434,7 +446,7 @@ def _member_features(profiles: pl.DataFrame, membership: pl.DataFrame) -> pl.Dat
             pl.col("new_account").cast(pl.Float64).mean().alias("new_account_share"),
             pl.col("pivoted").fill_null(False).cast(pl.Float64).mean().alias("pivot_share"),
             pl.col("_new_full").mean().alias("throwaway_share"),
-            (pl.col("_new_full") >= THROWAWAY).sum().cast(pl.Float64).alias("throwaway_members"),
+            pl.col("_throwaway").sum().cast(pl.Float64).alias("throwaway_members"),
             pl.col("_rotation").mean().alias("rotation_share"),
         )
         .join(burst, on=CLUSTER, how="left")
