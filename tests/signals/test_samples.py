@@ -125,20 +125,22 @@ def test_system_prompt_is_not_scored(
 def test_anchor_prefilter_never_changes_a_score(
     loaded_signals: dict[str, Signal], make_batch: Callable[..., PreparedBatch]
 ) -> None:
-    """Every pattern needs one anchor literal: scoring only anchored rows must equal scoring
-    all rows, on the samples, the held-out phrasings and a slice of real chat."""
+    """Every pattern needs one anchor literal, and a Chinese or Russian one needs text in its
+    script: scoring with both prefilters must equal scoring all rows without them, on the
+    samples, the held-out and development phrasings and a slice of real chat."""
     from pathlib import Path
 
     from distillguard.signals.phrases import PhraseSignal
     from distillguard.signals.splits import corpus, split_of
 
-    heldout = Path(__file__).parent / "heldout" / "phrasings.tsv"
+    here = Path(__file__).parent
     texts = [t for ts in POSITIVE.values() for t in ts] + NEGATIVE
-    texts += [
-        line.split("\t", 2)[2]
-        for line in heldout.read_text(encoding="utf-8").splitlines()
-        if line and not line.startswith("#")
-    ]
+    for tsv in (here / "heldout" / "phrasings.tsv", here / "development" / "phrasings.tsv"):
+        texts += [
+            line.split("\t", 2)[2]
+            for line in tsv.read_text(encoding="utf-8").splitlines()
+            if line and not line.startswith("#")
+        ]
     texts += [c.text for c in corpus("sharegpt") if split_of(f"sharegpt:{c.item_id}") == "tune"][
         :1500
     ]
