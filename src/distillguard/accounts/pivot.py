@@ -26,7 +26,7 @@ def infer_releases(
     frame: pl.DataFrame, *, warmup: timedelta = timedelta(hours=2), min_share: float = 0.005
 ) -> dict[str, datetime]:
     """Models first seen at least ``warmup`` after the data starts, carrying real traffic."""
-    data = frame.filter(pl.col(S.MODEL).is_not_null())
+    data = frame.select(S.MODEL, S.TIMESTAMP).filter(pl.col(S.MODEL).is_not_null())
     if data.height == 0:
         return {}
     start = frame[S.TIMESTAMP].min()

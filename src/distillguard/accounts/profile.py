@@ -103,10 +103,18 @@ def with_subject(frame: pl.DataFrame) -> pl.DataFrame:
     if SUBJECT in frame.columns:
         return frame
     frame = ensure_columns(frame)
+    # The index looked up on the key columns alone and the rows gathered once: joining the
+    # whole frame and sorting the result would hold three copies of it at the peak.
+    keys = list(SUBJECT_KEYS)
+    idx = (
+        frame.select(keys)
+        .join(subject_index(frame), on=keys, how="left", nulls_equal=True, maintain_order="left")
+        .get_column(SUBJECT)
+    )
+    keyed = frame.with_columns(idx)
     order = [SUBJECT, S.TIMESTAMP, *([S.EVENT_KEY] if S.EVENT_KEY in frame.columns else [])]
-    return frame.join(
-        subject_index(frame), on=list(SUBJECT_KEYS), how="left", nulls_equal=True
-    ).sort(order, nulls_last=True, maintain_order=True)
+    rows = keyed.select(pl.arg_sort_by(order, nulls_last=True, maintain_order=True)).to_series()
+    return keyed.select(pl.all().gather(rows))
 
 
 def _share(cond: pl.Expr) -> pl.Expr:

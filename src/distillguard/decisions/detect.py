@@ -75,7 +75,8 @@ def _dataset_sizes(config: DetectionConfig) -> Mapping[str, int]:
 
 def _most_used(frame: pl.DataFrame, column: str, name: str) -> pl.DataFrame:
     return (
-        frame.filter(pl.col(column).is_not_null())
+        frame.select(SUBJECT, column)
+        .filter(pl.col(column).is_not_null())
         .group_by(SUBJECT, column)
         .agg(pl.len().alias("n"))
         .sort([SUBJECT, "n", column], descending=[False, True, False])
@@ -100,7 +101,8 @@ def score_subjects(frame: pl.DataFrame, config: DetectionConfig | None = None) -
         .join(_most_used(frame, S.ROUTER, "router"), on=SUBJECT, how="left")
     )
     # A router's platform account carries many people: it is never judged as one person.
-    platforms = frame.filter(pl.col(S.ENDUSER).is_not_null()).select(S.ACCOUNT).unique()
+    platforms = frame.select(S.ACCOUNT, S.ENDUSER).filter(pl.col(S.ENDUSER).is_not_null())
+    platforms = platforms.select(S.ACCOUNT).unique()
     profiles = profiles.with_columns(
         (
             pl.col(S.ENDUSER).is_null()

@@ -29,8 +29,8 @@ __all__ = ["coverage_edges", "dataset_items"]
 def dataset_items(frame: pl.DataFrame, *, min_items: int = 5) -> pl.DataFrame:
     """Distinct (subject, dataset, item) rows for subjects with at least ``min_items`` items."""
     items = (
-        frame.filter(pl.col(DATASET_ITEM).is_not_null() & pl.col(DATASET_NAME).is_not_null())
-        .select(SUBJECT, DATASET_NAME, DATASET_ITEM)
+        frame.select(SUBJECT, DATASET_NAME, DATASET_ITEM)
+        .filter(pl.col(DATASET_ITEM).is_not_null() & pl.col(DATASET_NAME).is_not_null())
         .unique()
     )
     return items.filter(pl.len().over(SUBJECT, DATASET_NAME) >= min_items)
@@ -72,7 +72,8 @@ def coverage_edges(
     )
     counts = items.group_by(SUBJECT, DATASET_NAME).agg(pl.len().alias("n"))
     seen = (
-        frame.filter(pl.col(DATASET_ITEM).is_not_null())
+        frame.select(DATASET_NAME, DATASET_ITEM)
+        .filter(pl.col(DATASET_ITEM).is_not_null())
         .group_by(DATASET_NAME)
         .agg(pl.col(DATASET_ITEM).n_unique().alias("_seen"))
     )

@@ -166,8 +166,9 @@ def _edges_by_kind(
     return edges, skipped
 
 
-def _direct(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.filter(pl.col(S.ENDUSER).is_null() & pl.col(S.ROUTER).is_null())
+def _direct(frame: pl.DataFrame) -> pl.LazyFrame:
+    """Rows of direct accounts, lazily: each edge kind then reads only its own columns."""
+    return frame.lazy().filter(pl.col(S.ENDUSER).is_null() & pl.col(S.ROUTER).is_null())
 
 
 def infrastructure_edges(
@@ -197,7 +198,7 @@ def infrastructure_edges(
         "creation": created_bucket,
     }
     members = {
-        kind: direct.select(SUBJECT, expr.alias("key")).drop_nulls().unique()
+        kind: direct.select(SUBJECT, expr.alias("key")).drop_nulls().unique().collect()
         for kind, expr in feeds.items()
     }
     return _edges_by_kind(
@@ -228,12 +229,14 @@ def template_edges(
     totals = frame.group_by(SUBJECT).agg(pl.len().alias("total"))
     members = {
         kind: (
-            frame.filter(pl.col(column).is_not_null())
+            frame.lazy()
+            .filter(pl.col(column).is_not_null())
             .group_by(SUBJECT, column)
             .agg(pl.len().alias("n"))
-            .join(totals, on=SUBJECT)
+            .join(totals.lazy(), on=SUBJECT)
             .filter((pl.col("n") >= min_events) & (pl.col("n") >= min_share * pl.col("total")))
             .select(SUBJECT, pl.col(column).cast(pl.Utf8).alias("key"))
+            .collect()
         )
         for kind, column in (("template", TEMPLATE_CLUSTER), ("system", SYSTEM_ID))
     }

@@ -69,7 +69,9 @@ def dataset_split(
         "dataset_overlap": pl.Float64,
         "split_dataset": pl.Utf8,
     }
-    hits = frame.filter(pl.col(DATASET_ITEM).is_not_null() & pl.col(DATASET_NAME).is_not_null())
+    hits = frame.select(SUBJECT, DATASET_NAME, DATASET_ITEM).filter(
+        pl.col(DATASET_ITEM).is_not_null() & pl.col(DATASET_NAME).is_not_null()
+    )
     if hits.height == 0 or membership.height == 0:
         return pl.DataFrame(schema=schema)
     known = pl.DataFrame(
@@ -186,8 +188,8 @@ def extend_split_clusters(
     ties = both.group_by(SUBJECT, CLUSTER).agg(pl.col("weight").sum().alias("_tie"))
     own = ties.join(membership, on=[SUBJECT, CLUSTER]).select(SUBJECT, pl.col("_tie").alias("_own"))
     hits = (
-        frame.filter(pl.col(DATASET_ITEM).is_not_null())
-        .select(SUBJECT, DATASET_NAME, DATASET_ITEM)
+        frame.select(SUBJECT, DATASET_NAME, DATASET_ITEM)
+        .filter(pl.col(DATASET_ITEM).is_not_null())
         .unique()
     )
     taken = hits.join(membership, on=SUBJECT).select(CLUSTER, DATASET_NAME, DATASET_ITEM).unique()
@@ -247,7 +249,8 @@ def dataset_participation(frame: pl.DataFrame, membership: pl.DataFrame) -> pl.D
     if membership.height == 0:
         return pl.DataFrame(schema=schema)
     items = (
-        frame.filter(pl.col(DATASET_ITEM).is_not_null() & pl.col(DATASET_NAME).is_not_null())
+        frame.select(SUBJECT, DATASET_NAME, DATASET_ITEM)
+        .filter(pl.col(DATASET_ITEM).is_not_null() & pl.col(DATASET_NAME).is_not_null())
         .group_by(SUBJECT)
         .agg(pl.struct(DATASET_NAME, DATASET_ITEM).n_unique().cast(pl.Float64).alias("_n"))
     )

@@ -37,7 +37,10 @@ def synchrony_edges(
     """Pairs of subjects active on the same templates in the same time buckets."""
     width_us = int(bucket_minutes * 60 * 1_000_000)
     epoch = pl.col(S.TIMESTAMP).dt.epoch("us")
-    used = frame.filter(pl.col(TEMPLATE_CLUSTER).is_not_null())
+    # Three columns, not the frame: an eager filter would copy every column of most rows.
+    used = frame.select(SUBJECT, TEMPLATE_CLUSTER, S.TIMESTAMP).filter(
+        pl.col(TEMPLATE_CLUSTER).is_not_null()
+    )
     per_template = used.group_by(TEMPLATE_CLUSTER).agg(pl.col(SUBJECT).n_unique().alias("ns"))
     keep = per_template.filter(
         (pl.col("ns") >= 2) & (pl.col("ns") <= max_template_subjects)
