@@ -110,3 +110,18 @@ def test_rotation_corroborates_but_is_no_evidence_of_one_operator() -> None:
     assert rotating["coordination"] > 0.8
     # Early containment waits for evidence of one operator (payment, timing, splits...).
     assert rotating["operator_evidence"] == 0.0
+
+
+def test_repeated_passes_discount_dataset_items_not_jailbreaks() -> None:
+    # Twenty accounts re-asking the same small benchmark far more than chance: an eval org's
+    # repeated passes, unless the items come wrapped in jailbreaks and reasoning coercion.
+    base = cluster_row(size=20, harvesting_members=20.0, load_evenness=1.0)
+    base |= {"harvest_share": 0.9, "member_harvest_share": 0.9, "dataset_share": 0.9}
+    base |= {"dataset_overlap": 1.0, "template_concentration": 0.8}
+    evals = cluster_scores(pl.DataFrame([base])).row(0, named=True)
+    assert evals["purpose"] == pytest.approx(0.1 * 0.9)
+    wrapped = base | {"elicitation_share": 0.7, "member_elicitation_share": 0.6}
+    ring = cluster_scores(pl.DataFrame([wrapped])).row(0, named=True)
+    assert ring["purpose"] == pytest.approx(0.6)  # the typical member's elicitation
+    # Even load holds both together (coordination 1): the score is sqrt(purpose).
+    assert (evals["cluster_score"], ring["cluster_score"]) == pytest.approx((0.3, 0.6**0.5))

@@ -33,6 +33,7 @@ __all__ = [
     "PROFILE_COLUMNS",
     "SIGNAL_THRESHOLD",
     "harvest_expr",
+    "elicitation_expr",
     "full_rate_expr",
     "new_full_expr",
     "rotation_expr",
@@ -127,13 +128,17 @@ def _signal_share(name: str) -> pl.Expr:
     )
 
 
-def harvest_expr() -> pl.Expr:
-    """A request that looks like harvesting: a public-dataset item or any content signal."""
-    strong = [
+def elicitation_expr() -> pl.Expr:
+    """A request a content signal fires on (reasoning, jailbreak, synthetic, grader, rewrite)."""
+    return pl.any_horizontal(
         pl.col(f"signal.{name}").fill_null(0.0) >= SIGNAL_THRESHOLD
         for name in ("reasoning", "jailbreak", "synthetic", "grader", "rewrite")
-    ]
-    return pl.any_horizontal(pl.col(DATASET_ITEM).is_not_null(), *strong)
+    )
+
+
+def harvest_expr() -> pl.Expr:
+    """A request that looks like harvesting: a public-dataset item or any content signal."""
+    return pl.col(DATASET_ITEM).is_not_null() | elicitation_expr()
 
 
 def volume_expr(events: pl.Expr) -> pl.Expr:

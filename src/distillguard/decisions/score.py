@@ -170,12 +170,21 @@ def cluster_scores(clusters: pl.DataFrame) -> pl.DataFrame:
     )
     # A group whose dataset requests are repeated passes over the same items evaluates; the
     # dataset part of its requests is no purpose (its wrappers neither: the harness's format).
+    # Its elicitation is (reasoning coercion, jailbreaks...): harnesses do not jailbreak.
     dataset = col("dataset_share") if "dataset_share" in clusters.columns else pl.lit(1.0)
+    repeated = 1.0 - overlap * dataset
+    elicitation = (
+        pl.min_horizontal(col("elicitation_share"), col("member_elicitation_share"))
+        if "member_elicitation_share" in clusters.columns
+        else pl.lit(0.0)
+    )
     # New accounts at full throughput from their first hours (the members' mean score): a
     # purpose of its own, whatever their requests are (throwaway accounts cost money).
     throwaway = col_or_zero(clusters, "throwaway_share")
-    purpose = pl.max_horizontal(harvest, col("template_concentration") * 0.5, throwaway) * (
-        1.0 - overlap * dataset
+    purpose = pl.max_horizontal(
+        pl.max_horizontal(harvest, col("template_concentration") * 0.5) * repeated,
+        elicitation,
+        throwaway,
     )
     return clusters.with_columns(
         # Rounded: density sums carry float noise from row order (a shuffled log must give

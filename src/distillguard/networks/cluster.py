@@ -14,7 +14,9 @@ requests in its 3 most used templates), ``top_template``, ``top_dataset``,
 ``dataset_redundancy`` (1 - union / sum of per-member items: 0 = disjoint
 slices), ``dataset_coverage`` (union / dataset size, null if unknown),
 ``<signal>_share`` and ``harvest_share`` (share of the cluster's requests),
-``member_harvest_share`` (the median member's own harvest share), ``harvesting_members``
+``member_harvest_share`` (the median member's own harvest share), ``elicitation_share`` and
+``member_elicitation_share`` (the same for content signals alone, dataset items left out),
+``harvesting_members``
 (members with at least ``HARVESTER_SHARE`` of their own requests harvesting),
 ``new_account_share``, ``throwaway_share`` / ``throwaway_members`` (new accounts at full
 throughput: the members' mean ``new_full``, and how many ran at full rate from their first
@@ -41,6 +43,7 @@ from distillguard import schema as S
 from distillguard.accounts.base import DATASET_ITEM, DATASET_NAME, SUBJECT, TEMPLATE_CLUSTER
 from distillguard.accounts.profile import (
     SIGNAL_THRESHOLD,
+    elicitation_expr,
     full_rate_expr,
     harvest_expr,
     new_full_expr,
@@ -265,16 +268,18 @@ def cluster_features(
         S.ENDUSER,
         *(f"signal.{s}" for s in ("reasoning", "jailbreak", "synthetic", "grader", "rewrite")),
         harvest_expr().alias("_harvest"),
+        elicitation_expr().alias("_elicit"),
     ).join(membership, on=SUBJECT)
     out = sizes.join(_densities(edges, membership, sizes), on=CLUSTER, how="left")
     # What the typical member does, not what the heaviest two do: two busy eval runners
     # and three quiet new accounts on one campus /24 are no harvesting group.
     members_harvest = (
         events.group_by(CLUSTER, SUBJECT)
-        .agg(pl.col("_harvest").mean().alias("_h"))
+        .agg(pl.col("_harvest").mean().alias("_h"), pl.col("_elicit").mean().alias("_e"))
         .group_by(CLUSTER)
         .agg(
             pl.col("_h").median().alias("member_harvest_share"),
+            pl.col("_e").median().alias("member_elicitation_share"),
             # How many members do the harvesting (most of their own requests; cover traffic
             # of 30%, as in DistillBench's low-and-slow ring, leaves 70%): the size of the
             # group that has a purpose, which the cluster score's size factor counts. Quiet
@@ -287,6 +292,7 @@ def cluster_features(
         pl.len().alias("events"),
         pl.col(DATASET_ITEM).is_not_null().mean().alias("dataset_share"),
         pl.col("_harvest").mean().alias("harvest_share"),
+        pl.col("_elicit").mean().alias("elicitation_share"),
         *(
             (pl.col(f"signal.{s}").fill_null(0.0) >= SIGNAL_THRESHOLD).mean().alias(f"{s}_share")
             for s in ("reasoning", "jailbreak", "synthetic", "grader", "rewrite")
