@@ -5,7 +5,8 @@ Usage: python scripts/bench_ingest.py [--events 1000000] [--input FILE] [--workd
 Generates synthetic canonical events (unless --input is given) with prompt
 lengths drawn from a log-normal fitted by eye to chat traffic (median ~300
 chars, long tail to ~20k), then runs each reader in its own subprocess on the
-same 2 CPU cores and prints a Markdown table (events/s, MB/s, peak RSS).
+same 2 CPU cores and prints a Markdown table (events/s, MB/s, CPU s, peak RSS)
+with the load average around the run: on a shared host, wall time depends on it.
 """
 
 from __future__ import annotations
@@ -196,6 +197,7 @@ def main() -> None:
                 file=sys.stderr,
             )
     size_mb = path.stat().st_size / 1e6
+    load_before = os.getloadavg()
     rows = []
     for which in ("ours", "duckdb"):
         for leftover in workdir.glob(f"{'ours' if which == 'ours' else 'raw'}.duckdb*"):
@@ -212,7 +214,14 @@ def main() -> None:
         )
         result = json.loads(out)
         rows.append((which, result))
-    print(f"input: {path} ({size_mb:,.0f} MB), 2 cores (host shared with other jobs)\n")
+    load_after = os.getloadavg()
+    print(f"date: {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC")
+    print(f"input: {path} ({size_mb:,.0f} MB), 2 cores (host shared with other jobs)")
+    print(
+        "load average (1/5/15 min): "
+        f"before {'/'.join(f'{x:.1f}' for x in load_before)}, "
+        f"after {'/'.join(f'{x:.1f}' for x in load_after)}\n"
+    )
     print("| reader | events | wall s | events/s | MB/s | CPU s | events/CPU-s | peak RSS (MB) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for which, r in rows:

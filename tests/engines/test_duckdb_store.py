@@ -115,3 +115,22 @@ def test_memory_is_capped_by_default(tmp_path: Path) -> None:
     reference.execute("SET memory_limit = '512MB'")
     with DuckDBStore(tmp_path / "t.duckdb", memory_limit="512MB") as store:
         assert setting(store._con) == setting(reference)
+
+
+def test_dedup_holds_across_appends_with_and_without_stored_keys(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    with DuckDBStore(path) as store:
+        assert store.append(_events(["a", "b"])) == 2
+        assert store.append(_events(["c", "d"])) == 2  # no stored key: plain insert
+        assert store.append(_events(["d", "e", "a", "f"])) == 2  # some stored: exact check
+        assert store.append(_events(["e", "f", "g"])) == 1  # keys added by the mixed batch
+    with DuckDBStore(path) as store:  # reopened: stored keys are known again
+        assert store.append(_events(["a", "g", "h"])) == 1
+        assert store.count() == 8
+
+
+def test_append_leaves_the_thread_setting_as_configured() -> None:
+    with DuckDBStore(":memory:", threads=2) as store:
+        store.append(_events(["a"]))
+        row = store._con.execute("SELECT current_setting('threads')").fetchone()
+    assert row is not None and int(row[0]) == 2

@@ -5,11 +5,13 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
+import pytest
 
 from distillguard import schema as S
 from distillguard.engines.duckdb_store import DuckDBStore
-from distillguard.ingest import Limits, ingest, read_events
+from distillguard.ingest import Limits, ingest, pipeline, read_events
 from distillguard.ingest.fastpath import read_canonical_chunk
 from distillguard.ingest.mapping import Mapping
 from distillguard.ingest.quarantine import QuarantineSink
@@ -127,3 +129,25 @@ def test_read_events_yields_arrow_in_the_canonical_schema(tmp_path: Path) -> Non
     batch = next(read_events([path]))
     assert isinstance(batch, pa.RecordBatch)
     assert batch.schema.equals(S.EVENT_SCHEMA)
+
+
+def test_store_gets_few_large_appends_in_file_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "_APPEND_ROWS", 100)
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(jsonl([event(i) for i in range(450)] + ["bad", event(3)]))
+    sizes: list[int] = []
+    with DuckDBStore(":memory:") as store:
+        append = store.append
+
+        def recording(table: pa.Table) -> int:
+            sizes.append(table.num_rows)
+            return append(table)
+
+        monkeypatch.setattr(store, "append", recording)
+        summary = ingest([path], store=store, limits=Limits(chunk_bytes=4096))
+        keys = pl.concat(store.scan([S.REQUEST_ID], ordered=False))[S.REQUEST_ID].to_list()
+    assert all(size >= 100 for size in sizes[:-1]) and sum(sizes) == 451
+    assert keys == [f"req_{i}" for i in range(450)]
+    assert (summary.rows_stored, summary.rows_duplicate, summary.rows_quarantined) == (450, 1, 1)

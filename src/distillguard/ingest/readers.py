@@ -16,15 +16,19 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
+
+import numpy as np
 
 __all__ = [
     "BLOCK_BYTES",
     "ByteSource",
+    "LineChunk",
     "SourceIssue",
     "SourceSpec",
     "expand_sources",
     "line_chunks",
+    "newline_offsets",
 ]
 
 log = logging.getLogger(__name__)
@@ -262,10 +266,38 @@ class ByteSource:
 OnOversized = Callable[[int, bytes], None]
 
 
+class LineChunk(NamedTuple):
+    """Whole lines of a source: the first one's number, the bytes, and every newline's offset."""
+
+    first_line: int
+    data: bytes
+    newlines: np.ndarray
+
+
+def newline_offsets(data: bytes) -> np.ndarray:
+    """Offsets of every ``\\n`` in ``data``.
+
+    A ``bytes.find`` loop runs memchr from line to line: on 16 MiB of 2 KB lines it
+    measured 4.5 ms, against 9 ms for NumPy's compare-and-nonzero and 28 ms for
+    ``bytes.count`` (which would only count). Short lines make the loop slow and its
+    list large, so past one line per 256 bytes NumPy takes over.
+    """
+    found: list[int] = []
+    find, add = data.find, found.append
+    most = len(data) // 256
+    at = find(b"\n")
+    while at >= 0:
+        if len(found) > most:
+            return np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A)
+        add(at)
+        at = find(b"\n", at + 1)
+    return np.array(found, dtype=np.int64)
+
+
 def line_chunks(
     blocks: Iterator[bytes], max_line_bytes: int, on_oversized: OnOversized
-) -> Iterator[tuple[int, bytes]]:
-    """Cut a byte stream into chunks of whole lines: ``(first line number, bytes)``.
+) -> Iterator[LineChunk]:
+    """Cut a byte stream into chunks of whole lines.
 
     A UTF-8 BOM at the start is dropped. A line longer than ``max_line_bytes``
     is skipped without being buffered whole; ``on_oversized(line, head)`` is told
@@ -290,20 +322,26 @@ def line_chunks(
             skipping = False
             line += 1
             block = block[cut + 1 :]
-        data = carry + block if carry else block
-        cut = data.rfind(b"\n")
+        cut = block.rfind(b"\n")
         if cut < 0:
-            carry = data
+            carry += block
         else:
-            chunk, carry = data[: cut + 1], data[cut + 1 :]
-            yield line, chunk
-            line += chunk.count(b"\n")
+            # One copy at most: the carried head joined to the block's whole lines.
+            chunk = (
+                block
+                if not carry and cut == len(block) - 1
+                else b"".join((carry, memoryview(block)[: cut + 1]))
+            )
+            carry = block[cut + 1 :]
+            newlines = newline_offsets(chunk)
+            yield LineChunk(line, chunk, newlines)
+            line += newlines.size
         if len(carry) > max_line_bytes:
             skipping, skip_line, skip_head, carry = True, line, carry[:4096], b""
     if skipping:
         on_oversized(skip_line, skip_head)
     elif carry:
-        yield line, carry
+        yield LineChunk(line, carry, newline_offsets(carry))
 
 
 class BlockReader(io.RawIOBase):
