@@ -14,7 +14,7 @@ import pytest
 
 from distillguard.signals import PreparedBatch, Signal
 from distillguard.signals.base import SignalConfigError
-from distillguard.signals.phrases import ascii_classes, expand_terms, script_of
+from distillguard.signals.phrases import ascii_classes, expand_terms, required_literals
 
 FIRE = 0.5
 PHRASINGS = Path(__file__).parent / "development" / "phrasings.tsv"
@@ -85,9 +85,24 @@ def test_ascii_classes_only_in_ascii_patterns() -> None:
     assert ascii_classes(r"\bты\w+") == r"\bты\w+"
 
 
-def test_script_of_needs_letters_of_one_script_only() -> None:
-    assert script_of(["(\\d+|几)(个|条)"]) == "cjk"
-    assert script_of(["покажи\\w*"]) == "cyrillic"
-    assert script_of(["模型|助手|ai"]) is None  # "ai" also matches English rows
-    assert script_of(["模型|助手|ai", "推理"]) == "cjk"  # a set needs all its regexes
-    assert script_of(["show your"]) is None
+@pytest.mark.parametrize(
+    ("regex", "needs"),
+    [
+        ("scratchpad", [{"scratchpad"}]),
+        # A concatenation needs each part; alternatives are crossed while the product is small.
+        (r"(your|the) (thoughts|reasoning)\b.{0,30}verbatim", [
+            {"your thoughts", "your reasoning", "the thoughts", "the reasoning"}, {"verbatim"},
+        ]),
+        ("(?-u:\\b)show(?-u:\\w)+ your", [{" your"}, {"show"}]),  # ASCII classes are gaps
+        ("(思考|推理)(过程)?", [{"思考", "推理"}]),  # an optional part needs nothing
+        ("don[\u2019']t", [{"don\u2019t", "don't"}]),
+        ("don[\\x{2019}']t", [{"don\u2019t", "don't"}]),  # Rust escape
+        ("(a|b.*)x", [{"x"}, {"a", "b"}]),  # an alternation needs one set per branch
+        ("(a|\\d+)x", [{"x"}]),  # a branch without literals: the alternation needs nothing
+        (".{0,40}", []),
+        ("(?i)show", []),  # flags change what a literal matches
+        ("[[:alpha:]]+x", []),  # Rust-only class syntax: no literals rather than wrong ones
+    ],
+)  # fmt: skip
+def test_required_literals(regex: str, needs: list[set[str]]) -> None:
+    assert [set(n) for n in required_literals(regex)] == needs

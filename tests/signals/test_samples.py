@@ -152,3 +152,64 @@ def test_anchor_prefilter_never_changes_a_score(
         slow = signal.score_views(batch.views.select("text")).score
         diff = (fast != slow).arg_true().to_list()
         assert not diff, (signal.id, [texts[i][:80] for i in diff[:5]])
+
+
+def test_literal_prefilter_matches_every_regex_on_every_row(
+    loaded_signals: dict[str, Signal], make_batch: Callable[..., PreparedBatch]
+) -> None:
+    """Each regex runs only on rows that hold the literals it needs: the families found must
+    be those of running every regex on every row, here without the anchor prefilter, on the
+    development phrasings, their words shuffled, halves of two glued across a sentence end
+    (sentence sets), and real chat."""
+    import random
+    from pathlib import Path
+
+    from distillguard.signals.phrases import PhraseSignal, _reference_hits
+    from distillguard.signals.splits import corpus, split_of
+
+    tsv = Path(__file__).parent / "development" / "phrasings.tsv"
+    dev = [
+        line.split("\t", 2)[2]
+        for line in tsv.read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    ]
+    rng = random.Random(4)
+    texts = dev + [t for ts in POSITIVE.values() for t in ts] + NEGATIVE
+    texts += [" ".join(rng.sample(t.split(), len(t.split()))) for t in dev]
+    for _ in range(600):
+        a, b = rng.choice(dev), rng.choice(dev)
+        texts += [
+            f"{a[: len(a) // 2]}. {b[len(b) // 2 :]}",
+            f"{a[: len(a) // 2]} {b[len(b) // 2 :]}",
+        ]
+    texts += [c.text for c in corpus("sharegpt") if split_of(f"sharegpt:{c.item_id}") == "tune"][
+        :1000
+    ]
+    views = make_batch(texts).views.select("text")
+    for signal in loaded_signals.values():
+        if isinstance(signal, PhraseSignal):
+            fast = signal.family_hits(views.get_column("text"))
+            slow = _reference_hits(views, signal.families)
+            assert fast.equals(slow), signal.id
+
+
+def test_literal_prefilter_on_regexes_without_literals_and_sets() -> None:
+    import polars as pl
+
+    from distillguard.signals.phrases import PhraseFamily, _Plan, _reference_hits
+
+    families = (
+        PhraseFamily("digits", "three digits", 0.5, patterns=(r"\d{3}",)),  # no literal
+        PhraseFamily(
+            "work", "shown work", 0.6,
+            patterns=("show (your|the) work",), together=((r"\w+ing\b", "verbatim"),),
+        ),
+    )  # fmt: skip
+    frame = pl.DataFrame(
+        {"text": ["call 555 now", "show the work", "thinking, verbatim.", "thinking. verbatim",
+                  "ing verbatim", ""]}
+    )  # fmt: skip
+    hits = _Plan.build(families).family_hits(frame.get_column("text"))
+    assert hits.equals(_reference_hits(frame, families))
+    assert hits.get_column("digits").to_list() == [True, False, False, False, False, False]
+    assert hits.get_column("work").to_list() == [False, True, True, False, False, False]
