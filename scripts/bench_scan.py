@@ -49,7 +49,7 @@ STAGED = """
 import json, resource, sys, time
 from pathlib import Path
 
-from distillguard import schema as S
+from distillguard.accounts import with_subject
 from distillguard.decisions import detect
 from distillguard.engines.duckdb_store import DuckDBStore
 from distillguard.ingest import ingest
@@ -83,13 +83,14 @@ with DuckDBStore(store_dir / "distillguard.duckdb") as store:
         return out
 
     runner.finish = timed_finish
-    # As pipeline.scan: text streamed in storage order, the feature frame sorted after.
+    # As pipeline.scan: text streamed in storage order, the feature frame put in
+    # detection's order after (timed with detection).
     frame = feature_frame(store.scan(None, 65_536, ordered=False), runner=runner)
-    frame = frame.sort(S.TIMESTAMP, S.EVENT_KEY)
     mark("signals (feature frame)", t, c)
     stages.extend(inner)
     size = frame.estimated_size() / 2**20
     t, c = time.perf_counter(), time.process_time()
+    frame = with_subject(frame)
     detection = detect(frame)
     mark("detection", t, c)
     t, c = time.perf_counter(), time.process_time()

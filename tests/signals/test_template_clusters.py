@@ -118,3 +118,22 @@ def test_bound_counts_unique_templates_and_overflow_is_singletons() -> None:
     sizes = small.join(small.group_by("template.cluster").len(), on="template.cluster")
     assert (sizes.filter(~pl.col("template.id").is_in(list(kept))).get_column("len") == 1).all()
     assert run(texts, 50, max_templates=40).equals(small)
+
+
+@pytest.mark.parametrize("need", [1, 45, 60, 64])
+def test_similar_pairs_are_exactly_those_with_enough_equal_slots(need: int) -> None:
+    rng = np.random.default_rng(need)
+    base = rng.integers(0, 2**32, size=(40, 64), dtype=np.uint32)
+    # Copies with k slots changed (k = 0..63), some changed only in their high bits, whose
+    # low bits (what the cheap counts read) stay equal.
+    digest = np.repeat(base[:1], 64, axis=0)
+    for k in range(64):
+        slots = rng.choice(64, size=k, replace=False)
+        flip = np.full(k, 1 << 20) if k % 2 else rng.integers(1, 2**32, size=k)
+        digest[k, slots] ^= flip.astype(np.uint32)
+    digest = np.concatenate([digest, base])
+    a, b = (x.ravel() for x in np.triu_indices(len(digest), 1))
+    packs = tuple(lsh._packed(digest, bits) for bits in lsh._PACK_BITS)
+    want = np.count_nonzero(digest[a] == digest[b], axis=1) >= need
+    assert np.array_equal(lsh._similar(digest, packs, a, b, need), want)
+    assert want.any() and not want.all()

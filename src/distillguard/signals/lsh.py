@@ -125,31 +125,60 @@ def _labels(n: int, left: list[np.ndarray], right: list[np.ndarray]) -> np.ndarr
     return labels.astype(np.int64)
 
 
+def _packed(digest: np.ndarray, bits: int) -> np.ndarray:
+    """The low ``bits`` (2 or 8) of every slot, packed into uint64 words (row-major)."""
+    low = digest.astype(np.uint8)
+    if bits == 2:
+        low &= np.uint8(3)
+        low = np.bitwise_or.reduce([low[:, j::4] << np.uint8(2 * j) for j in range(4)])
+    return np.ascontiguousarray(low).view(np.uint64)
+
+
+def _equal_slots(v: np.ndarray, bits: int, slots: int) -> np.ndarray:
+    """Per row of XORed packed words: how many ``bits``-wide fields are zero (equal)."""
+    # 2 bits: the low bit of a field is set iff it differs. 8 bits: the high bit of a byte is
+    # set iff it differs (no carry crosses a byte).
+    if bits == 2:
+        return slots - _row_sums(np.bitwise_count((v | v >> np.uint64(1)) & _EVEN))
+    return slots - _row_sums(np.bitwise_count(((v & _LOW7) + _LOW7 | v) & _HIGH))
+
+
+def _row_sums(counts: np.ndarray) -> np.ndarray:
+    """Row sums of a few columns (NumPy's axis-1 sum is slow over 2-8 columns)."""
+    total = counts[:, 0].astype(np.int64)
+    for j in range(1, counts.shape[1]):
+        total += counts[:, j]
+    return total
+
+
 def _similar(
-    digest: np.ndarray, low: np.ndarray, a: np.ndarray, b: np.ndarray, need: int
+    digest: np.ndarray, packs: tuple[np.ndarray, ...], a: np.ndarray, b: np.ndarray, need: int
 ) -> np.ndarray:
     """Whether each pair's Jaccard estimate (share of equal digest slots) is >= threshold.
 
-    Most candidate pairs are far below it, so they are first counted on one byte per slot
-    (``low``: the low bytes packed eight to a uint64, 64 bytes a row instead of 256): equal
-    slots have equal bytes, so that count is an upper bound, and only pairs that reach
-    ``need`` on it are counted again on the full digests.
+    Most candidate pairs are far below it, so they are first counted on the low bits of each
+    slot (``packs``: 2 bits, then 8 bits a slot; 16 and 64 bytes a row instead of 256): equal
+    slots have equal low bits, so each count is an upper bound, and only pairs that reach
+    ``need`` on it are counted again, finally on the full digests. On the 1M-event scan's
+    133M candidate pairs, 7% pass the 2-bit count and 0.6% the 8-bit one.
     """
     ok = np.zeros(len(a), dtype=bool)
     slots = digest.shape[1]
-    for s in range(0, len(a), _PAIR_BLOCK // 4):
-        x, y = a[s : s + _PAIR_BLOCK // 4], b[s : s + _PAIR_BLOCK // 4]
-        v = low[x] ^ low[y]
-        # High bit of each byte set iff that byte differs (no carry crosses a byte).
-        differs = ((v & _LOW7) + _LOW7 | v) & _HIGH
-        equal = slots - np.bitwise_count(differs).sum(axis=1, dtype=np.int64)
-        maybe = np.flatnonzero(equal >= need)
+    step = _PAIR_BLOCK // 4
+    for s in range(0, len(a), step):
+        x, y = a[s : s + step], b[s : s + step]
+        maybe = np.arange(len(x))
+        for pack, bits in zip(packs, _PACK_BITS, strict=True):
+            keep = _equal_slots(pack[x] ^ pack[y], bits, slots) >= need
+            x, y, maybe = x[keep], y[keep], maybe[keep]
         if len(maybe):
-            exact = np.count_nonzero(digest[x[maybe]] == digest[y[maybe]], axis=1)
+            exact = np.count_nonzero(digest[x] == digest[y], axis=1)
             ok[s + maybe] = exact >= need
     return ok
 
 
+_PACK_BITS = (2, 8)
+_EVEN = np.uint64(0x5555555555555555)
 _LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
 _HIGH = np.uint64(0x8080808080808080)
 
@@ -163,7 +192,7 @@ def components(digest: np.ndarray, *, threshold: float) -> np.ndarray:
     width = num_perm // BANDS
     # Equal slots a pair needs (the estimate is equal / num_perm, compared as rensa did).
     need = next((e for e in range(num_perm + 1) if e / num_perm >= threshold), num_perm + 1)
-    low = np.ascontiguousarray(digest.astype(np.uint8)).view(np.uint64)
+    packs = tuple(_packed(digest, bits) for bits in _PACK_BITS)
     left: list[np.ndarray] = []
     right: list[np.ndarray] = []
     labels = np.arange(n, dtype=np.int64)
@@ -187,18 +216,18 @@ def components(digest: np.ndarray, *, threshold: float) -> np.ndarray:
             members.list.first().to_numpy(), members.list.len().to_numpy() - 1
         ).astype(np.int64)
         rest = members.list.slice(1).explode().to_numpy().astype(np.int64)
-        ok = _similar(digest, low, first, rest, need)
+        ok = _similar(digest, packs, first, rest, need)
         if ok.any():
             left.append(first[ok])
             right.append(rest[ok])
             labels = _labels(n, left, right)
-        labels = _all_pairs(digest, low, members, labels, need, left, right)
+        labels = _all_pairs(digest, packs, members, labels, need, left, right)
     return labels
 
 
 def _all_pairs(
     digest: np.ndarray,
-    low: np.ndarray,
+    packs: tuple[np.ndarray, ...],
     members: pl.Series,
     labels: np.ndarray,
     need: int,
@@ -220,11 +249,11 @@ def _all_pairs(
     rank = np.arange(len(flat)) - np.repeat(bucket_starts, sizes)
     later = np.where(np.repeat(split, sizes), np.repeat(sizes, sizes) - 1 - rank, 0)
     # The bucket members' rows, gathered once: pairs then read neighbouring rows (cache).
-    near, near_low = digest[flat], low[flat]
+    near, near_packs = digest[flat], tuple(pack[flat] for pack in packs)
     for a, b in _pair_blocks(later):
         keep = comp[a] != comp[b]
         a, b = a[keep], b[keep]
-        ok = _similar(near, near_low, a, b, need)
+        ok = _similar(near, near_packs, a, b, need)
         if ok.any():
             left.append(flat[a[ok]])
             right.append(flat[b[ok]])

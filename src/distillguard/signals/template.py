@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from distillguard.signals.text import copied
+
 __all__ = ["TemplateClusterer", "item_wrapper_templates", "wrapper_skeletons"]
 
 log = logging.getLogger(__name__)
@@ -89,7 +91,8 @@ class TemplateClusterer:
                 self._overflow_logged = True
             frame = frame.head(max(room, 0))
         if frame.height:
-            frame = frame.with_columns(pl.col("skeleton").str.head(self.max_chars))
+            # Copied: the kept rows would otherwise hold the whole batch's skeleton buffers.
+            frame = frame.with_columns(copied(pl.col("skeleton").str.head(self.max_chars)))
             self._parts.append(frame)
             self._kept_ids = pl.concat([self._kept_ids, frame.get_column("template.id")])
 

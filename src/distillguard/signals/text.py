@@ -23,6 +23,7 @@ __all__ = [
     "WINDOW_HEAD",
     "WINDOW_TAIL",
     "PreparedBatch",
+    "copied",
     "first_occurrences",
     "normalise",
     "prompt_texts",
@@ -216,6 +217,15 @@ def skeleton(raw: pl.Series, *, nfkc_done: bool = False) -> pl.Series:
     expr = expr.str.to_lowercase()
     masked = pl.DataFrame({"r": head}).select(expr.alias("skeleton")).to_series()
     return _collapse_spaces(masked).alias("skeleton")
+
+
+def copied(text: pl.Expr) -> pl.Expr:
+    """``text`` (strings) in buffers of its own.
+
+    Filters, slices and ``str.head`` return views into the source's buffers, so a few kept rows
+    hold a whole batch's text alive; a concat writes new ones (with one input it is a no-op).
+    """
+    return pl.concat_str(text, pl.lit(""))
 
 
 def first_occurrences(values: pl.Series) -> tuple[pl.Series, pl.Series] | None:

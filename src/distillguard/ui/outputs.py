@@ -174,6 +174,15 @@ def _member_column(events: pl.DataFrame) -> pl.Expr:
     return member_id(pl.col(S.ACCOUNT), enduser)
 
 
+def _campaign_members(campaigns: tuple[Campaign, ...], limit: int | None = None) -> pl.DataFrame:
+    """``campaign`` (its position), ``campaign_id``, ``member``: one row per distinct member."""
+    return pl.DataFrame(
+        [(i, c.campaign_id, m) for i, c in enumerate(campaigns) for m in c.members[:limit]],
+        schema={"campaign": pl.Int64, "campaign_id": pl.Utf8, "member": pl.Utf8},
+        orient="row",
+    ).unique(maintain_order=True)
+
+
 def timeline_frame(events: pl.DataFrame | None, campaigns: tuple[Campaign, ...]) -> pl.DataFrame:
     """Requests per hour for (up to 50 of) each campaign's members."""
     schema: dict[str, pl.DataType] = {
@@ -184,24 +193,27 @@ def timeline_frame(events: pl.DataFrame | None, campaigns: tuple[Campaign, ...])
     }
     if events is None or events.height == 0 or not campaigns:
         return pl.DataFrame(schema=schema)
-    parts = []
-    for c in campaigns:
-        members = set(c.members[:_TIMELINE_MEMBERS])
-        who = _member_column(events)
-        part = (
-            events.select(who.alias("account"), pl.col(S.TIMESTAMP).dt.truncate("1h").alias("hour"))
-            .filter(pl.col("account").is_in(list(members)))
-            .group_by("account", "hour")
-            .len()
-            .select(
-                pl.lit(c.campaign_id).alias("campaign_id"),
-                "account",
-                pl.col("hour").cast(pl.Datetime("us", "UTC")),
-                pl.col("len").cast(pl.UInt32).alias("requests"),
-            )
+    members = _campaign_members(campaigns, _TIMELINE_MEMBERS)
+    # Counted once over the events, then given to each campaign the member belongs to.
+    counts = (
+        events.select(
+            _member_column(events).alias("account"),
+            pl.col(S.TIMESTAMP).dt.truncate("1h").cast(pl.Datetime("us", "UTC")).alias("hour"),
         )
-        parts.append(part)
-    return pl.concat(parts).sort("campaign_id", "account", "hour")
+        .filter(pl.col("account").is_in(members.get_column("member").implode()))
+        .group_by("account", "hour")
+        .len()
+    )
+    return (
+        members.join(counts, left_on="member", right_on="account")
+        .select(
+            "campaign_id",
+            pl.col("member").alias("account"),
+            "hour",
+            pl.col("len").cast(pl.UInt32).alias("requests"),
+        )
+        .sort("campaign_id", "account", "hour")
+    )
 
 
 _ENDPOINTS = (
@@ -244,18 +256,19 @@ def edge_frame(edges: pl.DataFrame | None, campaigns: tuple[Campaign, ...]) -> p
         pl.col(pair[1]).cast(pl.Utf8).alias("b"),
         (pl.col(weight).cast(pl.Float64) if weight else pl.lit(1.0)).alias("weight"),
     )
-    parts = []
-    for c in campaigns:
-        members = list(c.members)
-        part = (
-            base.filter(pl.col("a").is_in(members) & pl.col("b").is_in(members))
-            .group_by("a", "b")
-            .agg(pl.col("weight").sum())
-            .sort("weight", "a", "b", descending=[True, False, False])
-            .head(_GRAPH_EDGES)
-        )
-        parts.append(part.select(pl.lit(c.campaign_id).alias("campaign_id"), "a", "b", "weight"))
-    return pl.concat(parts)
+    members = _campaign_members(campaigns)
+    pairs = (
+        base.filter(pl.col("a").is_in(members.get_column("member").implode()))
+        .join(members.rename({"member": "a"}), on="a")
+        .join(members.select("campaign", pl.col("member").alias("b")), on=["campaign", "b"])
+        .group_by("campaign", "campaign_id", "a", "b")
+        .agg(pl.col("weight").sum())
+    )
+    return (
+        pairs.sort(["campaign", "weight", "a", "b"], descending=[False, True, False, False])
+        .filter(pl.int_range(pl.len()).over("campaign") < _GRAPH_EDGES)
+        .select("campaign_id", "a", "b", "weight")
+    )
 
 
 def _summary(events: pl.DataFrame | None, subjects: int) -> ScanSummary:

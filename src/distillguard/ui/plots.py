@@ -162,6 +162,7 @@ def graph_png(edges: Sequence[tuple[str, str, float]], highlight: Sequence[str] 
     if not edges:
         return ""
     import igraph as ig
+    from matplotlib.collections import LineCollection
 
     names = sorted({a for a, _, _ in edges} | {b for _, b, _ in edges})
     index = {n: i for i, n in enumerate(names)}
@@ -170,9 +171,12 @@ def graph_png(edges: Sequence[tuple[str, str, float]], highlight: Sequence[str] 
     fig, ax = _figure(5.0, 5.0)
     weights = np.asarray([w for _, _, w in edges], dtype=float)
     widths = 0.5 + 2.0 * (weights / weights.max() if weights.max() > 0 else weights)
-    for (a, b, _), width in zip(edges, widths, strict=True):
-        p, q = coords[index[a]], coords[index[b]]
-        ax.plot([p[0], q[0]], [p[1], q[1]], color="grey", linewidth=width, alpha=0.6, zorder=1)
+    ends = np.asarray([(index[a], index[b]) for a, b, _ in edges])
+    # One collection, not an artist per edge: 300 edges x 24 campaigns took ~8 s of a scan.
+    lines = LineCollection(
+        coords[ends], colors="grey", linewidths=widths, alpha=0.6, zorder=1, capstyle="projecting"
+    )
+    ax.add_collection(lines)
     marked = set(highlight)
     colours = ["crimson" if n in marked else "steelblue" for n in names]
     ax.scatter(coords[:, 0], coords[:, 1], c=colours, s=40, zorder=2)
