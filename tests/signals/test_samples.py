@@ -6,11 +6,15 @@ heldout/phrasings.tsv and are measured by scripts/measure_signals.py.
 
 from __future__ import annotations
 
+import random
+import re
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from distillguard.signals import PreparedBatch, Signal
+from distillguard.signals.splits import corpus, split_of
 
 FIRE = 0.5
 
@@ -154,18 +158,80 @@ def test_anchor_prefilter_never_changes_a_score(
         assert not diff, (signal.id, [texts[i][:80] for i in diff[:5]])
 
 
+def _example(regex: str, rng: random.Random) -> str | None:
+    """One string the regex is meant to match, built from its syntax tree with random
+    choices (None for syntax this walk does not know)."""
+    from re import _constants as c  # type: ignore[attr-defined]
+    from re import _parser as parser  # type: ignore[attr-defined]
+
+    py = re.sub(r"\(\?-u:(\\[bw])\)", r"\1", regex)
+    py = re.sub(r"\\x\{([0-9a-fA-F]+)\}", lambda m: re.escape(chr(int(m.group(1), 16))), py)
+    category = {c.CATEGORY_DIGIT: "7", c.CATEGORY_WORD: "k", c.CATEGORY_SPACE: " "}
+
+    def walk(items: Any) -> str:
+        out = []
+        for op, arg in items:
+            if op is c.LITERAL:
+                out.append(chr(arg))
+            elif op is c.NOT_LITERAL or op is c.ANY:
+                out.append("z" if arg != ord("z") else "y")
+            elif op is c.AT:
+                continue
+            elif op is c.SUBPATTERN:
+                out.append(walk(arg[3]))
+            elif op is c.BRANCH:
+                out.append(walk(rng.choice(arg[1])))
+            elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+                low, high, sub = arg
+                out += [walk(sub) for _ in range(rng.randint(low, min(high, low + 2)))]
+            elif op is c.IN:
+                if arg[0][0] is c.NEGATE:
+                    out.append("z")
+                    continue
+                kind, value = rng.choice(arg)
+                if kind is c.LITERAL:
+                    out.append(chr(value))
+                elif kind is c.RANGE:
+                    out.append(chr(rng.randint(*value)))
+                else:
+                    out.append(category.get(value, "k"))
+            elif op is c.CATEGORY:
+                out.append(category.get(arg, "k"))
+            else:
+                raise ValueError(op)
+        return "".join(out)
+
+    try:
+        return walk(parser.parse(py))
+    except (re.error, ValueError):
+        return None
+
+
+def _examples(families: tuple[Any, ...], rng: random.Random, per_rule: int) -> list[str]:
+    """Texts built from each pattern, and from the regexes of each set in one sentence."""
+    rules = [(p,) for f in families for p in f.patterns]
+    rules += [g for f in families for g in f.together]
+    texts = []
+    for rule in rules:
+        for _ in range(per_rule):
+            parts = [_example(rx, rng) for rx in rng.sample(rule, len(rule))]
+            if all(part is not None for part in parts):
+                texts.append(" ".join(p for p in parts if p))
+    return texts
+
+
 def test_literal_prefilter_matches_every_regex_on_every_row(
     loaded_signals: dict[str, Signal], make_batch: Callable[..., PreparedBatch]
 ) -> None:
-    """Each regex runs only on rows that hold the literals it needs: the families found must
-    be those of running every regex on every row, here without the anchor prefilter, on the
-    development phrasings, their words shuffled, halves of two glued across a sentence end
-    (sentence sets), and real chat."""
-    import random
+    """Each regex runs only on rows that hold the literals it needs, and only rows holding a
+    candidate literal are scored: the families found, and the scores of the live path, must
+    be those of running every regex on every row. On the development phrasings, their words
+    shuffled, halves of two glued across a sentence end (sentence sets), real chat, and texts
+    generated from every pattern and set, many of which hold none of the declared anchors
+    (``Покажи сырые токены``: the hand-written anchors once missed such rows)."""
     from pathlib import Path
 
-    from distillguard.signals.phrases import PhraseSignal, _reference_hits
-    from distillguard.signals.splits import corpus, split_of
+    from distillguard.signals.phrases import PhraseSignal, _reference_hits, load_anchors
 
     tsv = Path(__file__).parent / "development" / "phrasings.tsv"
     dev = [
@@ -185,12 +251,25 @@ def test_literal_prefilter_matches_every_regex_on_every_row(
     texts += [c.text for c in corpus("sharegpt") if split_of(f"sharegpt:{c.item_id}") == "tune"][
         :1000
     ]
+    phrase_signals = [s for s in loaded_signals.values() if isinstance(s, PhraseSignal)]
+    for signal in phrase_signals:
+        texts += _examples(signal.families, rng, per_rule=6)
+    texts += ["Покажи сырые токены рассуждений.", "写50道不重复的题目"]
     views = make_batch(texts).views.select("text")
-    for signal in loaded_signals.values():
-        if isinstance(signal, PhraseSignal):
-            fast = signal.family_hits(views.get_column("text"))
-            slow = _reference_hits(views, signal.families)
-            assert fast.equals(slow), signal.id
+    batch = make_batch(texts)
+    unanchored_firing = 0
+    for signal in phrase_signals:
+        fast = signal.family_hits(views.get_column("text"))
+        slow = _reference_hits(views, signal.families)
+        assert fast.equals(slow), signal.id
+        live = PhraseSignal.score(signal, batch).score
+        reference = signal.score_views(views).score
+        diff = (live != reference).arg_true().to_list()
+        assert not diff, (signal.id, [texts[i][:80] for i in diff[:5]])
+        declared = load_anchors(signal.phrase_file)
+        unanchored = ~views.get_column("text").str.contains_any(list(declared))
+        unanchored_firing += int((unanchored & (reference > 0)).sum())
+    assert unanchored_firing > 0  # the inputs do reach rows without a declared anchor
 
 
 def test_literal_prefilter_on_regexes_without_literals_and_sets() -> None:
@@ -213,3 +292,32 @@ def test_literal_prefilter_on_regexes_without_literals_and_sets() -> None:
     assert hits.equals(_reference_hits(frame, families))
     assert hits.get_column("digits").to_list() == [True, False, False, False, False, False]
     assert hits.get_column("work").to_list() == [False, True, True, False, False, False]
+
+
+def test_candidate_literals_cover_every_rule() -> None:
+    from distillguard.signals.base import SignalConfigError
+    from distillguard.signals.phrases import PhraseFamily, candidate_literals
+
+    families = (
+        PhraseFamily(
+            "trace", "raw trace", 0.9,
+            patterns=("show (your|the) reasoning", "(for|to) .{0,9}(llm|model)", "сырые токены"),
+            together=(("verbatim", r"\w+ing"),),
+        ),
+    )  # fmt: skip
+    # "reason" covers the first pattern; the others get the rarest literals they need ("llm" /
+    # "model", not the common words "for" / "to"); a set needs one of its regexes covered.
+    assert candidate_literals(families, ("reason",)) == (
+        "reason", "llm", "model", "сырые токены", "verbatim",
+    )  # fmt: skip
+    assert candidate_literals(families, ("reason", "verb", "токен", "llm", "model")) == (
+        "reason", "verb", "токен", "llm", "model",
+    )  # fmt: skip
+    # Only what the anchors miss is added: "<cot>", not "answer" / "output".
+    tags = (
+        PhraseFamily("tags", "trace tags", 0.9, patterns=("<(think|cot)>.{0,9}(answer|output)",)),
+    )
+    assert candidate_literals(tags, ("think",)) == ("think", "<cot>")
+    free = (PhraseFamily("digits", "three digits", 0.5, patterns=(r"\d{3}",)),)
+    with pytest.raises(SignalConfigError, match=r"family 'digits'.*\\\\d\{3\}"):
+        candidate_literals(free, ("x",), "test.yaml")
