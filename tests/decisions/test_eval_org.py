@@ -10,19 +10,11 @@ from __future__ import annotations
 
 import polars as pl
 
+from decisions.clusters import quiet_cluster
 from distillguard.decisions.score import CLUSTER_SCORE, cluster_scores
-from distillguard.networks import EDGE_KINDS
-
-
-def cluster(**features: float) -> dict[str, float]:
-    row: dict[str, float] = {f"density.{k}": 0.0 for k in EDGE_KINDS}
-    row |= {"cluster": 0, "succession_share": 0.0, "creation_burst": 0.0, "pivot_share": 0.0}
-    row |= {"dataset_redundancy": 0.0, "dataset_split": 0.0, "load_evenness": 0.0}
-    return row | features
-
 
 # Four eval runners and two quiet new accounts on one /24 (seed 7's cluster of six).
-EVAL_ORG = cluster(
+EVAL_ORG = quiet_cluster(
     size=6,
     harvesting_members=4,
     **{"density.ip24": 0.34, "density.template": 0.19, "density.synchrony": 0.025},
@@ -33,7 +25,7 @@ EVAL_ORG = cluster(
 )
 
 
-def score(row: dict[str, float]) -> float:
+def score(row: dict[str, object]) -> float:
     return float(cluster_scores(pl.DataFrame([row]))[CLUSTER_SCORE][0])
 
 
@@ -52,7 +44,7 @@ def test_a_ring_splitting_the_pool_behind_the_same_infrastructure_still_scores()
 def test_only_harvesting_members_count_towards_the_size() -> None:
     # Two eval runners and three new accounts that harvest nothing (default ×0.1 seed 4):
     # a pair, i.e. one organisation, however many quiet neighbours share its /24.
-    pair = cluster(
+    pair = quiet_cluster(
         size=5,
         harvesting_members=2,
         **{"density.ip24": 0.48, "density.template": 0.1, "template_concentration": 0.75},

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
+from decisions.clusters import quiet_cluster
 from distillguard import schema as S
 from distillguard.accounts import subject_profiles
 from distillguard.accounts.profile import new_full_expr, rotation_expr
 from distillguard.decisions.evidence import campaign_evidence
 from distillguard.decisions.score import cluster_scores
-from distillguard.networks.base import EDGE_KINDS
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 
@@ -79,11 +79,10 @@ def test_new_account_at_full_rate_scores_and_an_old_one_does_not() -> None:
 
 
 def cluster_row(**features: object) -> dict[str, object]:
-    row: dict[str, object] = {f"density.{k}": 0.0 for k in EDGE_KINDS}
-    row |= {"cluster": 0, "size": 40, "harvest_share": 0.01, "member_harvest_share": 0.01}
-    row |= {"harvesting_members": 0.0, "succession_share": 0.0, "creation_burst": 0.0}
-    row |= {"dataset_redundancy": 0.0, "template_concentration": 0.1, "pivot_share": 0.0}
-    return row | features
+    """Forty accounts with no evidence and (almost) no harvest, but for ``features``."""
+    quiet = {"size": 40, "harvest_share": 0.01, "member_harvest_share": 0.01}
+    quiet |= {"harvesting_members": 0.0, "template_concentration": 0.1}
+    return quiet_cluster(**(quiet | features))
 
 
 def test_a_throwaway_ring_has_a_purpose_whatever_it_asks() -> None:

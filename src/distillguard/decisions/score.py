@@ -70,7 +70,7 @@ def _noisy_or(parts: list[pl.Expr]) -> pl.Expr:
     return 1.0 - miss
 
 
-def col_or_zero(frame: pl.DataFrame, name: str) -> pl.Expr:
+def _optional(frame: pl.DataFrame, name: str) -> pl.Expr:
     """A [0, 1] feature column, 0 where the frame lacks it (clusters built without it)."""
     if name not in frame.columns:
         return pl.lit(0.0)
@@ -113,10 +113,10 @@ def cluster_scores(clusters: pl.DataFrame) -> pl.DataFrame:
     # Two accounts are one organisation as often as not: the factor is 0 for a pair and
     # reaches 1 at twenty.
     size_factor = ((size / 2.0).log() / pl.lit(10.0).log()).clip(0.0, 1.0)
-    split = col("dataset_split") if "dataset_split" in clusters.columns else pl.lit(0.0)
+    split = _optional(clusters, "dataset_split")
     # Members asking the same benchmark items again, far more than chance: repeated passes of
     # an evaluation (see networks.dataset_split), not a harvest of new material.
-    overlap = col("dataset_overlap") if "dataset_overlap" in clusters.columns else pl.lit(0.0)
+    overlap = _optional(clusters, "dataset_overlap")
     clusters = clusters.with_columns(split.round(12).alias(SPLIT_EVIDENCE))
     # Independent evidence of one operator: infrastructure, lockstep timing, split coverage,
     # bulk creation, ban-and-replace.
@@ -132,7 +132,7 @@ def cluster_scores(clusters: pl.DataFrame) -> pl.DataFrame:
         pl.col(SPLIT_EVIDENCE),
         # Members' request counts far more even than independent senders' (a dispatcher
         # handing one queue round-robin to a pool of accounts; see networks.load_evenness).
-        col("load_evenness") if "load_evenness" in clusters.columns else pl.lit(0.0),
+        _optional(clusters, "load_evenness"),
         col("density.creation") * col("creation_burst"),
         col("succession_share") * 0.5,
     ]
@@ -146,7 +146,7 @@ def cluster_scores(clusters: pl.DataFrame) -> pl.DataFrame:
         pl.max_horizontal(col("density.ip"), col("density.ip24") * 0.7) * 0.5,
         # Members each rotating through a proxy pool: independent people sharing a popular
         # phrasing do not hide behind dozens of addresses a day.
-        col_or_zero(clusters, "rotation_share"),
+        _optional(clusters, "rotation_share"),
     ]
     corroboration = _noisy_or(independent)
     # What independent people share too: a popular phrasing ("explain your reasoning
@@ -173,14 +173,12 @@ def cluster_scores(clusters: pl.DataFrame) -> pl.DataFrame:
     # Its elicitation is (reasoning coercion, jailbreaks...): harnesses do not jailbreak.
     dataset = col("dataset_share") if "dataset_share" in clusters.columns else pl.lit(1.0)
     repeated = 1.0 - overlap * dataset
-    elicitation = (
-        pl.min_horizontal(col("elicitation_share"), col("member_elicitation_share"))
-        if "member_elicitation_share" in clusters.columns
-        else pl.lit(0.0)
+    elicitation = pl.min_horizontal(
+        _optional(clusters, "elicitation_share"), _optional(clusters, "member_elicitation_share")
     )
     # New accounts at full throughput from their first hours (the members' mean score): a
     # purpose of its own, whatever their requests are (throwaway accounts cost money).
-    throwaway = col_or_zero(clusters, "throwaway_share")
+    throwaway = _optional(clusters, "throwaway_share")
     purpose = pl.max_horizontal(
         pl.max_horizontal(harvest, col("template_concentration") * 0.5) * repeated,
         elicitation,
