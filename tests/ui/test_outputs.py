@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from xml.etree import ElementTree
 
 import polars as pl
 import pytest
@@ -118,7 +121,14 @@ def test_report_escapes_hostile_ids(tmp_path: Path) -> None:
     html = path.read_text()
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
-    assert html.count("data:image/png;base64,") >= 3  # risk histogram, timeline, graph
+    assert html.count("data:image/png;base64,") == 1  # the risk histogram
+    # The campaign's timeline and graph, each an SVG image whose labels are escaped too.
+    pictures = re.findall(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", html)
+    assert len(pictures) == 2
+    for picture in pictures:
+        svg = base64.b64decode(picture).decode()
+        ElementTree.fromstring(svg)  # well-formed
+        assert "<script>" not in svg and "&lt;script&gt;" in svg
 
 
 def test_rerender_from_output_dir(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,15 +21,11 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "graph_png",
     "harvest_png",
     "risk_histogram_png",
     "roc_png",
     "score_distribution_png",
-    "timeline_png",
 ]
-
-_MAX_LINES = 12  # more series than this make an unreadable legend
 
 
 def _figure(width: float = 6.4, height: float = 3.6) -> tuple[Figure, Axes]:
@@ -130,60 +126,4 @@ def risk_histogram_png(risks: npt.ArrayLike) -> str:
     ax.set_yscale("log")
     ax.set_xlabel("risk")
     ax.set_ylabel("subjects (log scale)")
-    return _encode(fig)
-
-
-def timeline_png(frame: pl.DataFrame) -> str:
-    """Requests per hour by member: columns ``account``, ``hour`` (Datetime), ``requests``."""
-    if frame.height == 0:
-        return ""
-    fig, ax = _figure(6.4, 3.0)
-    top = (
-        frame.group_by("account").agg(pl.col("requests").sum()).sort("requests", descending=True)
-    )["account"].to_list()[:_MAX_LINES]
-    for account in top:
-        part = frame.filter(pl.col("account") == account).sort("hour")
-        ax.plot(
-            part["hour"].to_list(),
-            part["requests"].to_numpy(),
-            marker=".",
-            linewidth=1,
-            label=_label(account, 24),
-        )
-    ax.set_ylabel("requests per hour")
-    ax.tick_params(axis="x", labelsize=7, rotation=30)
-    if len(top) > 1:
-        ax.legend(fontsize=6, ncols=2)
-    return _encode(fig)
-
-
-def graph_png(edges: Sequence[tuple[str, str, float]], highlight: Sequence[str] = ()) -> str:
-    """A small picture of the account graph (igraph Fruchterman–Reingold layout)."""
-    if not edges:
-        return ""
-    import igraph as ig
-    from matplotlib.collections import LineCollection
-
-    names = sorted({a for a, _, _ in edges} | {b for _, b, _ in edges})
-    index = {n: i for i, n in enumerate(names)}
-    graph = ig.Graph(n=len(names), edges=[(index[a], index[b]) for a, b, _ in edges])
-    coords = np.asarray(graph.layout_fruchterman_reingold(niter=300).coords, dtype=float)
-    fig, ax = _figure(5.0, 5.0)
-    weights = np.asarray([w for _, _, w in edges], dtype=float)
-    widths = 0.5 + 2.0 * (weights / weights.max() if weights.max() > 0 else weights)
-    ends = np.asarray([(index[a], index[b]) for a, b, _ in edges])
-    # One collection, not an artist per edge: 300 edges x 24 campaigns took ~8 s of a scan.
-    lines = LineCollection(
-        coords[ends], colors="grey", linewidths=widths, alpha=0.6, zorder=1, capstyle="projecting"
-    )
-    ax.add_collection(lines)
-    marked = set(highlight)
-    colours = ["crimson" if n in marked else "steelblue" for n in names]
-    ax.scatter(coords[:, 0], coords[:, 1], c=colours, s=40, zorder=2)
-    if len(names) <= 30:
-        for n, (x, y) in zip(names, coords, strict=True):
-            ax.annotate(
-                _label(n, 16), (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points"
-            )
-    ax.set_axis_off()
     return _encode(fig)

@@ -58,12 +58,12 @@ class _CampaignView:
     evidence: tuple[Any, ...]
     features: tuple[tuple[str, float], ...]
     actions: tuple[tuple[str, int], ...]
-    timeline_png: str
-    graph_png: str
+    timeline_svg: str
+    graph_svg: str
 
 
 def _campaign_views(report: ScanReport) -> list[_CampaignView]:
-    from distillguard.ui.plots import graph_png, timeline_png
+    from distillguard.ui.svg import graph_svg, timeline_svg
 
     views = []
     for c in sorted(report.campaigns, key=lambda c: (-_finite(c.score), c.campaign_id)):
@@ -88,8 +88,8 @@ def _campaign_views(report: ScanReport) -> list[_CampaignView]:
                     (r["action"], int(r["len"]))
                     for r in sorted(actions, key=lambda r: -order.get(r["action"], 0))
                 ),
-                timeline_png=timeline_png(timeline),
-                graph_png=graph_png(
+                timeline_svg=timeline_svg(timeline),
+                graph_svg=graph_svg(
                     [(r["a"], r["b"], float(r["weight"])) for r in edges.iter_rows(named=True)],
                     highlight=c.members,
                 ),
