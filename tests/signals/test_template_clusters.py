@@ -137,3 +137,17 @@ def test_similar_pairs_are_exactly_those_with_enough_equal_slots(need: int) -> N
     want = np.count_nonzero(digest[a] == digest[b], axis=1) >= need
     assert np.array_equal(lsh._similar(digest, packs, a, b, need), want)
     assert want.any() and not want.all()
+
+
+def test_background_digests_are_the_one_pass_digests() -> None:
+    pytest.importorskip("rensa")
+    texts = skeletons(500, 3)
+    clusterer = TemplateClusterer()
+    ids = pl.Series([hash_of(t) for t in texts], dtype=pl.UInt64)
+    for start in range(0, len(texts), 41):  # parts digested on the background thread
+        clusterer.update(ids.slice(start, 41), pl.Series(texts[start : start + 41]))
+    first = clusterer.clusters()
+    kept = clusterer.skeletons().get_column("skeleton")
+    assert np.array_equal(clusterer._kept_digests(), lsh.digests(kept, num_perm=64, shingle=3))
+    assert clusterer.clusters().equals(first)  # asking again gives the same clusters
+    assert TemplateClusterer().clusters().height == 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,14 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
+def _has_rensa() -> bool:
+    try:
+        import rensa  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 class TemplateClusterer:
     """Collects unique (template.id, skeleton) pairs; ``clusters()`` runs MinHash LSH once.
 
@@ -53,6 +62,10 @@ class TemplateClusterer:
     (the first seen, in input order); templates beyond the bound get a singleton cluster
     (logged once). Cluster numbers are numbered by each cluster's smallest ``template.id``, so
     the same input gives the same numbers in every run and whatever the batch order.
+
+    The kept skeletons' MinHash digests are computed on one background thread as they arrive
+    (each row's digest depends on that row alone), so ``clusters()`` only groups them: on the
+    1M-event scan the digests were 6.4 of ``finish()``'s 17.6 s, run while nothing else did.
     """
 
     def __init__(
@@ -73,6 +86,9 @@ class TemplateClusterer:
         self._kept_ids = pl.Series("template.id", [], dtype=pl.UInt64)
         self._ids: list[pl.Series] = []
         self._overflow_logged = False
+        # Digests of ``_parts``, in order (None: rensa missing, datasketch clusters instead).
+        self._digests: list[Future[np.ndarray]] | None = [] if _has_rensa() else None
+        self._executor: ThreadPoolExecutor | None = None
 
     def update(self, template_id: pl.Series, skeleton: pl.Series) -> None:
         frame = (
@@ -95,6 +111,30 @@ class TemplateClusterer:
             frame = frame.with_columns(copied(pl.col("skeleton").str.head(self.max_chars)))
             self._parts.append(frame)
             self._kept_ids = pl.concat([self._kept_ids, frame.get_column("template.id")])
+            if self._digests is not None:
+                self._digests.append(self._digest_later(frame.get_column("skeleton")))
+
+    def _digest_later(self, skeletons: pl.Series) -> Future[np.ndarray]:
+        from distillguard.signals.lsh import digests
+
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="minhash")
+        return self._executor.submit(
+            digests, skeletons, num_perm=self.num_perm, shingle=self.shingle
+        )
+
+    def _kept_digests(self) -> np.ndarray:
+        """Digests of every kept skeleton, in order (waits for the background thread)."""
+        assert self._digests is not None
+        parts = [f.result() for f in self._digests]
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
+        digest = np.concatenate(parts) if parts else np.empty((0, self.num_perm), dtype=np.uint32)
+        done: Future[np.ndarray] = Future()
+        done.set_result(digest)
+        self._digests = [done]
+        return digest
 
     def skeletons(self) -> pl.DataFrame:
         """The kept (``template.id``, ``skeleton``) pairs, in first-seen order."""
@@ -134,15 +174,15 @@ class TemplateClusterer:
     def _lsh_labels(self, skeletons: pl.Series) -> np.ndarray:
         """Component per skeleton, numbered by smallest index (MinHash LSH, Jaccard)."""
         n = skeletons.len()
+        if self._digests is None:
+            if n <= 1:
+                return np.zeros(n, dtype=np.int64)
+            return self._datasketch_labels(skeletons.to_list())
+        digest = self._kept_digests()
         if n <= 1:
             return np.zeros(n, dtype=np.int64)
-        try:
-            import rensa  # noqa: F401
-        except ImportError:
-            return self._datasketch_labels(skeletons.to_list())
-        from distillguard.signals.lsh import components, digests
+        from distillguard.signals.lsh import components
 
-        digest = digests(skeletons, num_perm=self.num_perm, shingle=self.shingle)
         return components(digest, threshold=self.threshold)
 
     def _datasketch_labels(self, skeletons: list[str]) -> np.ndarray:
