@@ -82,7 +82,7 @@ def _most_used(frame: pl.DataFrame, column: str, name: str) -> pl.DataFrame:
         .sort([SUBJECT, "n", column], descending=[False, True, False])
         .group_by(SUBJECT, maintain_order=True)
         .first()
-        .select(SUBJECT, pl.col(column).alias(name))
+        .select(SUBJECT, pl.col(column).cast(pl.Utf8).alias(name))
     )
 
 

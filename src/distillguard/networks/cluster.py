@@ -328,7 +328,9 @@ def cluster_features(
         .sort([CLUSTER, "top_payment_members", S.PAYMENT], descending=[False, True, False])
         .group_by(CLUSTER, maintain_order=True)
         .first()
-        .rename({S.PAYMENT: "top_payment"})
+        .select(
+            CLUSTER, pl.col(S.PAYMENT).cast(pl.Utf8).alias("top_payment"), "top_payment_members"
+        )
     )
     out = out.join(payment, on=CLUSTER, how="left")
     density_cols = [f"density.{k}" for k in EDGE_KINDS]

@@ -18,7 +18,7 @@ import math
 import polars as pl
 
 from distillguard import schema as S
-from distillguard.accounts.base import SUBJECT, SYSTEM_ID, TEMPLATE_CLUSTER
+from distillguard.accounts.base import SUBJECT, SYSTEM_ID, TEMPLATE_CLUSTER, categorical_as_text
 from distillguard.networks.base import EDGE_SCHEMA, SKIPPED_SCHEMA
 
 __all__ = [
@@ -188,18 +188,30 @@ def infrastructure_edges(
     created_bucket = (pl.col(S.ACCOUNT_CREATED).dt.epoch("s") // int(creation_minutes * 60)).cast(
         pl.Utf8
     )
+    # kind: (the columns it reads, its key from them)
     feeds = {
-        "payment": pl.col(S.PAYMENT),
-        "ip": ip,
-        "ip24": pl.when(is_v4).then(ip.str.replace(r"\.\d+$", ".0/24")).otherwise(None),
-        "asn": pl.when(hosting).then(pl.col(S.ASN).cast(pl.Utf8)).otherwise(None),
-        "tls": pl.col(S.TLS_FINGERPRINT),
+        "payment": ((S.PAYMENT,), pl.col(S.PAYMENT)),
+        "ip": ((S.CLIENT_ADDRESS,), ip),
+        "ip24": (
+            (S.CLIENT_ADDRESS,),
+            pl.when(is_v4).then(ip.str.replace(r"\.\d+$", ".0/24")).otherwise(None),
+        ),
+        "asn": ((S.IP_TYPE, S.ASN), pl.when(hosting).then(pl.col(S.ASN).cast(pl.Utf8))),
+        "tls": ((S.TLS_FINGERPRINT,), pl.col(S.TLS_FINGERPRINT)),
         # Accounts created in the same few minutes (bulk registration, NSA/CISA/FBI advisory).
-        "creation": created_bucket,
+        "creation": ((S.ACCOUNT_CREATED,), created_bucket),
     }
+    # Distinct (subject, value) pairs first, as text after: the scan's frame holds these
+    # columns as Categorical, and text per event would cost GBs at 10M events.
     members = {
-        kind: direct.select(SUBJECT, expr.alias("key")).drop_nulls().unique().collect()
-        for kind, expr in feeds.items()
+        kind: direct.select(SUBJECT, *columns)
+        .unique()
+        .with_columns(categorical_as_text())
+        .select(SUBJECT, key.alias("key"))
+        .drop_nulls()
+        .unique()
+        .collect()
+        for kind, (columns, key) in feeds.items()
     }
     return _edges_by_kind(
         members,
