@@ -46,6 +46,20 @@ def test_timeline_counts_each_members_requests_per_hour_in_every_campaign() -> N
     assert timeline_frame(events, ()).height == 0
 
 
+def test_timeline_finds_members_whose_ids_hold_slashes() -> None:
+    events = pl.DataFrame(
+        {
+            S.TIMESTAMP: [HOUR] * 4,
+            S.ACCOUNT: ["org/x", "org/x", "org/x", "org"],
+            S.ENDUSER: [None, "u/2", "u/2", "x/u/2"],
+        },
+        schema_overrides={S.TIMESTAMP: pl.Datetime("us", "UTC")},
+    )
+    got = timeline_frame(events, (_campaign("c1", "org/x", "org/x/u/2"),))
+    # "org" + "x/u/2" is named "org/x/u/2" too: both rows belong to that member.
+    assert dict(zip(got["account"], got["requests"], strict=True)) == {"org/x": 1, "org/x/u/2": 3}
+
+
 def test_edges_among_members_summed_strongest_first_in_campaign_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
