@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+import pytest
 
 from distillguard import schema as S
 from distillguard.accounts import subject_profiles, with_subject
@@ -14,6 +15,7 @@ from distillguard.networks import (
     coverage_edges,
     shared_key_edges,
     succession_edges,
+    synchrony,
     synchrony_edges,
 )
 
@@ -132,6 +134,23 @@ def test_synchrony_links_lockstep_accounts_only() -> None:
     edges = synchrony_edges(f)
     assert edges.height == 1
     assert edges["weight"][0] > 0.5
+
+
+def test_synchrony_counted_in_slices_of_cells_is_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = []
+    for h in range(12):  # three lockstep pairs on three templates, some cells shared by all
+        for pair, template in (("ab", 1), ("cd", 2), ("ef", 3)):
+            rows += [ev(pair[0], h * 60 + 1, **{"template.cluster": template})]
+            rows += [ev(pair[1], h * 60 + 5, **{"template.cluster": template})]
+        rows += [ev("a", h * 60 + 2, **{"template.cluster": 2})]
+    f, _ = prepared(rows)
+    whole = synchrony_edges(f)
+    monkeypatch.setattr(synchrony, "_CELLS_PER_SLICE", 5)
+    sliced = synchrony_edges(f)
+    assert whole.height >= 3
+    assert sliced.sort("src", "dst").equals(whole.sort("src", "dst"))
 
 
 def test_succession_links_a_fresh_replacement_to_the_account_that_stopped() -> None:
