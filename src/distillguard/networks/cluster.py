@@ -249,7 +249,10 @@ def _typed_attachment(edges: pl.DataFrame, membership: pl.DataFrame) -> pl.DataF
 
 def _cluster_lookup(membership: pl.DataFrame, frame: pl.DataFrame) -> pl.Expr:
     """Each event's cluster (null outside any), gathered by its dense subject index."""
-    size = max(int(frame.get_column(SUBJECT).max() or 0), int(membership[SUBJECT].max() or 0)) + 1
+    top = (
+        pl.concat([frame.get_column(SUBJECT), membership.get_column(SUBJECT)]).cast(pl.Int64).max()
+    )
+    size = (top if isinstance(top, int) else -1) + 1
     table = pl.Series(CLUSTER, [None] * size, dtype=pl.UInt32).scatter(
         membership.get_column(SUBJECT).cast(pl.Int64), membership.get_column(CLUSTER)
     )
