@@ -183,6 +183,17 @@ def _campaign_members(campaigns: tuple[Campaign, ...], limit: int | None = None)
     ).unique(maintain_order=True)
 
 
+def _member_accounts(members: pl.DataFrame) -> list[str]:
+    """Every account a ``member`` name may hold (a superset; for filtering before naming).
+
+    A member is ``account`` or ``account/enduser`` and ids may hold "/": every prefix that
+    ends before a "/" may be the account."""
+    names = members.get_column("member").to_list()
+    return sorted(
+        {m[:i] for m in names for i in (len(m), *(j for j, c in enumerate(m) if c == "/"))}
+    )
+
+
 def timeline_frame(events: pl.DataFrame | None, campaigns: tuple[Campaign, ...]) -> pl.DataFrame:
     """Requests per hour for (up to 50 of) each campaign's members."""
     schema: dict[str, pl.DataType] = {
@@ -195,11 +206,9 @@ def timeline_frame(events: pl.DataFrame | None, campaigns: tuple[Campaign, ...])
         return pl.DataFrame(schema=schema)
     members = _campaign_members(campaigns, _TIMELINE_MEMBERS)
     # Rows of the members' accounts first: naming every event's member would build a string
-    # per event (2 GB of a 10M-event scan). A member is ``account`` or ``account/enduser``
-    # and ids may hold "/": every prefix ending before a "/" may be the account.
-    names = members.get_column("member").to_list()
-    accounts = {m[:i] for m in names for i in (len(m), *(j for j, c in enumerate(m) if c == "/"))}
-    events = events.filter(pl.col(S.ACCOUNT).cast(pl.Utf8).is_in(sorted(accounts)))
+    # per event.
+    accounts = _member_accounts(members)
+    events = events.filter(pl.col(S.ACCOUNT).cast(pl.Utf8).is_in(accounts))
     # Counted once over the events, then given to each campaign the member belongs to.
     counts = (
         events.select(
@@ -243,7 +252,13 @@ def edge_frame(edges: pl.DataFrame | None, campaigns: tuple[Campaign, ...]) -> p
     if edges is None or edges.height == 0 or not campaigns:
         return pl.DataFrame(schema=schema)
     if {"src_account", "dst_account"} <= set(edges.columns):
-        # decisions' edge frame: name both ends as Campaign.members does
+        # decisions' edge frame: name both ends as Campaign.members does, on the edges
+        # between members' accounts only (a name per edge took ~2 GB at 10M events)
+        accounts = _member_accounts(_campaign_members(campaigns))
+        edges = edges.filter(
+            pl.col("src_account").cast(pl.Utf8).is_in(accounts)
+            & pl.col("dst_account").cast(pl.Utf8).is_in(accounts)
+        )
         edges = edges.with_columns(
             _endpoint(edges, "src").alias("_a"), _endpoint(edges, "dst").alias("_b")
         )
