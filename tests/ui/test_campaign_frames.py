@@ -84,3 +84,18 @@ def test_edges_among_members_summed_strongest_first_in_campaign_order(
     monkeypatch.setattr(outputs, "_GRAPH_EDGES", 1)
     assert_frame_equal(edge_frame(edges, campaigns), want[[0, 3]])
     assert edge_frame(edges, ()).height == 0
+
+
+def test_edges_between_router_users_and_slashed_ids_are_kept() -> None:
+    edges = pl.DataFrame(
+        {
+            "src_account": ["org/x", "org/x", "zz"],
+            "src_enduser": [None, "u/2", None],
+            "dst_account": ["org", "r", "org/x"],
+            "dst_enduser": ["x/u/2", "u1", None],
+            "weight": [1.0, 2.0, 4.0],
+        }
+    )
+    got = edge_frame(edges, (_campaign("c1", "org/x", "org/x/u/2", "r/u1"),))
+    pairs = {(a, b): w for a, b, w in zip(got["a"], got["b"], got["weight"], strict=True)}
+    assert pairs == {("org/x", "org/x/u/2"): 1.0, ("org/x/u/2", "r/u1"): 2.0}
