@@ -99,3 +99,34 @@ def test_edges_between_router_users_and_slashed_ids_are_kept() -> None:
     got = edge_frame(edges, (_campaign("c1", "org/x", "org/x/u/2", "r/u1"),))
     pairs = {(a, b): w for a, b, w in zip(got["a"], got["b"], got["weight"], strict=True)}
     assert pairs == {("org/x", "org/x/u/2"): 1.0, ("org/x/u/2", "r/u1"): 2.0}
+
+
+def test_indexed_edges_give_the_named_result() -> None:
+    # decisions' edges carry subject indices: matched on them, named last; same frame.
+    accounts = ["a", "a", "b", "a", "c", "org/x", "org/x"]
+    endusers = [None, None, None, None, None, None, "u/2"]
+    dst = ["b", "b", "c", "d", "a", "org", "r"]
+    dst_users = [None, None, None, None, None, "x/u/2", "u1"]
+    index = {
+        k: i
+        for i, k in enumerate(dict.fromkeys(zip(accounts + dst, endusers + dst_users, strict=True)))
+    }
+    edges = pl.DataFrame(
+        {
+            "src": [index[k] for k in zip(accounts, endusers, strict=True)],
+            "dst": [index[k] for k in zip(dst, dst_users, strict=True)],
+            "src_account": accounts,
+            "src_enduser": endusers,
+            "dst_account": dst,
+            "dst_enduser": dst_users,
+            "weight": [1.0, 2.0, 1.5, 5.0, 0.5, 1.0, 2.0],
+        },
+        schema_overrides={"src": pl.UInt32, "dst": pl.UInt32},
+    )
+    campaigns = (
+        _campaign("c9", "a", "b", "c"),
+        _campaign("c1", "b", "a", "org/x", "org/x/u/2", "r/u1"),
+    )
+    indexed = edge_frame(edges, campaigns)
+    assert indexed.height == 6
+    assert_frame_equal(indexed, edge_frame(edges.drop("src", "dst"), campaigns))

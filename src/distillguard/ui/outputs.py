@@ -208,7 +208,10 @@ def timeline_frame(events: pl.DataFrame | None, campaigns: tuple[Campaign, ...])
     # Rows of the members' accounts first: naming every event's member would build a string
     # per event.
     accounts = _member_accounts(members)
-    events = events.filter(pl.col(S.ACCOUNT).cast(pl.Utf8).is_in(accounts))
+    enduser = [S.ENDUSER] if S.ENDUSER in events.columns else []
+    events = events.select(S.TIMESTAMP, S.ACCOUNT, *enduser).filter(
+        pl.col(S.ACCOUNT).cast(pl.Utf8).is_in(accounts)
+    )
     # Counted once over the events, then given to each campaign the member belongs to.
     counts = (
         events.select(
@@ -251,14 +254,10 @@ def edge_frame(edges: pl.DataFrame | None, campaigns: tuple[Campaign, ...]) -> p
     schema = {"campaign_id": pl.Utf8, "a": pl.Utf8, "b": pl.Utf8, "weight": pl.Float64}
     if edges is None or edges.height == 0 or not campaigns:
         return pl.DataFrame(schema=schema)
+    if {"src", "dst", "src_account", "dst_account", "weight"} <= set(edges.columns):
+        return _indexed_edge_frame(edges, campaigns)
     if {"src_account", "dst_account"} <= set(edges.columns):
-        # decisions' edge frame: name both ends as Campaign.members does, on the edges
-        # between members' accounts only (a name per edge took ~2 GB at 10M events)
-        accounts = _member_accounts(_campaign_members(campaigns))
-        edges = edges.filter(
-            pl.col("src_account").cast(pl.Utf8).is_in(accounts)
-            & pl.col("dst_account").cast(pl.Utf8).is_in(accounts)
-        )
+        # decisions' edge frame without subject indices: name both ends as Campaign.members
         edges = edges.with_columns(
             _endpoint(edges, "src").alias("_a"), _endpoint(edges, "dst").alias("_b")
         )
@@ -284,6 +283,45 @@ def edge_frame(edges: pl.DataFrame | None, campaigns: tuple[Campaign, ...]) -> p
         .join(members.select("campaign", pl.col("member").alias("b")), on=["campaign", "b"])
         .group_by("campaign", "campaign_id", "a", "b")
         .agg(pl.col("weight").sum())
+    )
+    return (
+        pairs.sort(["campaign", "weight", "a", "b"], descending=[False, True, False, False])
+        .filter(pl.int_range(pl.len()).over("campaign") < _GRAPH_EDGES)
+        .select("campaign_id", "a", "b", "weight")
+    )
+
+
+def _indexed_edge_frame(edges: pl.DataFrame, campaigns: tuple[Campaign, ...]) -> pl.DataFrame:
+    """``edge_frame`` of decisions' edges, which carry subject indices (``src``, ``dst``):
+    campaigns are matched and edges summed on the indices, and only the kept edges are named
+    (a name per edge end took ~2 GB at 10M events)."""
+    ends = [
+        edges.select(
+            pl.col(side).alias("i"),
+            pl.col(f"{side}_account").alias("account"),
+            (pl.col(f"{side}_enduser") if f"{side}_enduser" in edges.columns else pl.lit(None))
+            .cast(pl.Utf8)
+            .alias("enduser"),
+        ).unique()
+        for side in ("src", "dst")
+    ]
+    names = (
+        pl.concat(ends)
+        .unique("i")
+        .select("i", member_id(pl.col("account"), pl.col("enduser")).alias("member"))
+    )
+    members = _campaign_members(campaigns).join(names, on="member")
+    a = members.select("campaign", pl.col("i").alias("src"))
+    b = members.select("campaign", pl.col("i").alias("dst"))
+    pairs = (
+        edges.select("src", "dst", pl.col("weight").cast(pl.Float64))
+        .join(a, on="src")
+        .join(b, on=["campaign", "dst"])
+        .group_by("campaign", "src", "dst")
+        .agg(pl.col("weight").sum())
+        .join(members.select("campaign", "campaign_id").unique(), on="campaign")
+        .join(names.rename({"i": "src", "member": "a"}), on="src")
+        .join(names.rename({"i": "dst", "member": "b"}), on="dst")
     )
     return (
         pairs.sort(["campaign", "weight", "a", "b"], descending=[False, True, False, False])
