@@ -284,6 +284,11 @@ def edge_frame(edges: pl.DataFrame | None, campaigns: tuple[Campaign, ...]) -> p
         .group_by("campaign", "campaign_id", "a", "b")
         .agg(pl.col("weight").sum())
     )
+    return _strongest(pairs)
+
+
+def _strongest(pairs: pl.DataFrame) -> pl.DataFrame:
+    """Each campaign's ``_GRAPH_EDGES`` heaviest member pairs, in campaign order."""
     return (
         pairs.sort(["campaign", "weight", "a", "b"], descending=[False, True, False, False])
         .filter(pl.int_range(pl.len()).over("campaign") < _GRAPH_EDGES)
@@ -323,11 +328,7 @@ def _indexed_edge_frame(edges: pl.DataFrame, campaigns: tuple[Campaign, ...]) ->
         .join(names.rename({"i": "src", "member": "a"}), on="src")
         .join(names.rename({"i": "dst", "member": "b"}), on="dst")
     )
-    return (
-        pairs.sort(["campaign", "weight", "a", "b"], descending=[False, True, False, False])
-        .filter(pl.int_range(pl.len()).over("campaign") < _GRAPH_EDGES)
-        .select("campaign_id", "a", "b", "weight")
-    )
+    return _strongest(pairs)
 
 
 def _summary(events: pl.DataFrame | None, subjects: int) -> ScanSummary:
