@@ -134,3 +134,28 @@ def test_append_leaves_the_thread_setting_as_configured() -> None:
         store.append(_events(["a"]))
         row = store._con.execute("SELECT current_setting('threads')").fetchone()
     assert row is not None and int(row[0]) == 2
+
+
+def test_message_columns_are_stored_with_zstd_and_read_back_intact(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    table = _events([f"k{i}" for i in range(3000)])
+    filler = "x" * 200
+    messages = [f'[{{"role":"user","content":"question {i} {filler}"}}]' for i in range(3000)]
+    table = table.append_column(S.INPUT_MESSAGES, pa.array(messages))
+    with DuckDBStore(path) as store:
+        store.append(table)
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    compressions = {
+        row[0]
+        for row in con.execute(
+            "SELECT compression FROM pragma_storage_info('events') "
+            "WHERE column_name = ? AND segment_type = 'VARCHAR'",
+            [S.INPUT_MESSAGES],
+        ).fetchall()
+    }
+    stored = [r[0] for r in con.execute(f'SELECT "{S.INPUT_MESSAGES}" FROM events').fetchall()]
+    con.close()
+    assert compressions == {"ZSTD"}
+    assert stored == messages
