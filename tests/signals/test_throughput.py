@@ -146,6 +146,7 @@ def test_char_ngram_counts_equal_sklearn() -> None:
     assert got.dtype == want.dtype and got.shape == want.shape
     assert got.has_sorted_indices and (got != want).nnz == 0
     assert np.array_equal(got.indptr, want.indptr) and np.array_equal(got.indices, want.indices)
+    assert CharNgramCounter(vectorizer).counts([]).shape == (0, len(vectorizer.vocabulary_))
     assert not supports(TfidfVectorizer(analyzer="word").fit(docs[:3]))
 
 
