@@ -209,3 +209,47 @@ def test_feature_frame_is_narrow(runner: SignalRunner) -> None:
         frame.select(signal_cols, "template.id"), scores.select(signal_cols, "template.id")
     )
     assert frame.get_column("template.cluster").null_count() == 0
+
+
+def test_prompts_seen_in_earlier_batches_are_not_scored_again(runner: SignalRunner) -> None:
+    prompts = _prompts()
+    distinct = len(set(prompts))
+    memo_runner, plain = (
+        SignalRunner(runner.signals, runner.config),
+        SignalRunner(runner.signals, runner.config),
+    )
+    scored: list[int] = []
+    original = PreparedBatch.from_prompts
+
+    def counting(events: pl.DataFrame, raw: pl.Series) -> PreparedBatch:
+        scored.append(raw.len())
+        return original(events, raw)
+
+    batches = [_events(prompts), _events(prompts[::-1]), _events(prompts[5:40])]
+    try:
+        PreparedBatch.from_prompts = counting  # type: ignore[method-assign]
+        got = [memo_runner.score_batch(b) for b in batches]
+    finally:
+        PreparedBatch.from_prompts = original  # type: ignore[method-assign]
+    # Only the first batch's distinct prompts had their views built and were scored.
+    assert scored == [distinct] and len(memo_runner.memo) == distinct
+    for g, b in zip(got, batches, strict=True):
+        assert_frame_equal(g, _reference(plain, b))
+    assert _partition(memo_runner.finish()) == _partition(plain.finish())
+
+
+def test_a_full_memo_empties_and_scores_stay_the_same(runner: SignalRunner) -> None:
+    from distillguard.signals.memo import PromptMemo, prompt_keys
+
+    prompts = _prompts()
+    small, plain = (
+        SignalRunner(runner.signals, runner.config),
+        SignalRunner(runner.signals, runner.config),
+    )
+    small.memo = PromptMemo(max_prompts=6)
+    batches = [_events(prompts[i : i + 5]) for i in range(0, len(prompts), 5)]
+    for b in batches:
+        assert_frame_equal(small.score_batch(b), _reference(plain, b))
+        assert len(small.memo) <= 6
+    keys = prompt_keys(pl.Series([None, "", "a", "a"], dtype=pl.String)).to_list()
+    assert len(set(keys)) == 3 and keys[2] == keys[3]  # null and "" are told apart

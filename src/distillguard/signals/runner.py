@@ -21,9 +21,15 @@ import polars as pl
 
 from distillguard import schema as S
 from distillguard.signals.base import Signal, SignalScores
+from distillguard.signals.memo import PromptMemo, prompt_keys
 from distillguard.signals.registry import CONTRACT_IDS, SignalConfig, load_config
 from distillguard.signals.template import TemplateClusterer, item_wrapper_templates
-from distillguard.signals.text import PreparedBatch
+from distillguard.signals.text import (
+    DeferredBatch,
+    PreparedBatch,
+    first_occurrences,
+    prompt_texts,
+)
 
 __all__ = ["SignalRunner", "default_workers", "score_columns"]
 
@@ -63,6 +69,8 @@ class SignalRunner:
         self.config = config
         self.clusterer = TemplateClusterer(**config.template)
         self.ids = tuple(dict.fromkeys([*CONTRACT_IDS, *(s.id for s in signals)]))
+        self._by_id = {s.id: s for s in signals}
+        self.memo = PromptMemo()
 
     @classmethod
     def from_config(cls, config: str | Path | dict[str, Any] | SignalConfig | None) -> SignalRunner:
@@ -117,61 +125,89 @@ class SignalRunner:
     def _score(self, events: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series, pl.Series]:
         """Scores of one batch plus the (template id, skeleton) pairs for the clusterer.
 
-        Pure given the loaded signals (safe to call from several threads)."""
-        # Prompt-only signals score each distinct prompt once; their outputs are broadcast
-        # back to every row (a batch of traffic repeats prompts, templates and benchmark items).
-        batch, distinct, inverse = PreparedBatch.deduplicated(events, (S.PROMPT,))
-        n = batch.height
+        Pure given the loaded signals (safe to call from several threads). Prompt-only
+        signals, the dataset match and the template id are functions of the prompt alone:
+        they are computed once per distinct prompt the runner has not seen before
+        (:class:`PromptMemo`) and broadcast to every row. Template ids read the dataset
+        match of the prompt-only signals.
+        """
+        n = events.height
+        raw = prompt_texts(events)
+        dedup = first_occurrences(raw)
+        first, inverse = dedup if dedup is not None else (None, None)
+        distinct_raw = raw if first is None else raw.gather(first)
+        keys = prompt_keys(distinct_raw)
+        known, fresh_rows = self.memo.lookup(keys)
+        prompt_events = events.select(c for c in (S.PROMPT,) if c in events.columns)
+        if first is not None:
+            prompt_events = prompt_events.gather(first)
+        if known is not None and fresh_rows.len() == 0:  # every prompt seen before
+            outputs = known
+            template_id = pl.Series("template.id", [], dtype=pl.UInt64)
+            skel = pl.Series("skeleton", [], dtype=pl.String)
+        else:
+            fresh = PreparedBatch.from_prompts(
+                prompt_events.gather(fresh_rows), distinct_raw.gather(fresh_rows)
+            )
+            outputs, template_id, skel = self._prompt_outputs(fresh)
+            self.memo.add(keys.gather(fresh_rows), outputs)
+            if known is not None and fresh_rows.len() < distinct_raw.len():
+                outputs = known.with_columns(
+                    known.get_column(c).scatter(fresh_rows, outputs.get_column(c))
+                    for c in outputs.columns
+                )
+        shared = outputs if inverse is None else outputs[inverse]
+
+        batch = DeferredBatch(events)
         key = batch.event_column(S.EVENT_KEY)
         columns: list[pl.Series] = [
             (
                 key.cast(pl.String) if key is not None else pl.Series([None] * n, dtype=pl.String)
             ).alias(S.EVENT_KEY)
         ]
-        results: dict[str, SignalScores] = {}
-        distinct_extras: dict[str, pl.Series] = {}
-        for signal in self.signals:
-            if inverse is not None and _prompt_only(signal):
-                res = signal.score(distinct)
-                if res.score.len() != distinct.height:
-                    raise RuntimeError(
-                        f"signal {signal.id!r} returned {res.score.len()} rows for "
-                        f"{distinct.height}"
-                    )
-                distinct_extras.update({e.name: e for e in res.extra})
-                res = SignalScores(
-                    res.score.gather(inverse),
-                    res.evidence.gather(inverse),
-                    tuple(e.gather(inverse) for e in res.extra),
-                )
-            else:
-                res = signal.score(batch)
-            results[signal.id] = res
         extras: dict[str, pl.Series] = {}
         for sid in self.ids:
-            res = results.get(sid) or SignalScores.zeros(n)
+            name = f"signal.{sid}"
+            if name in shared.columns:
+                columns += [shared.get_column(name), shared.get_column(f"{name}.evidence")]
+                continue
+            signal = self._by_id.get(sid)
+            res = signal.score(batch) if signal is not None else SignalScores.zeros(n)
             if res.score.len() != n:
                 raise RuntimeError(f"signal {sid!r} returned {res.score.len()} rows for {n}")
-            columns.append(res.score.cast(pl.Float32).alias(f"signal.{sid}"))
-            columns.append(res.evidence.cast(pl.String).alias(f"signal.{sid}.evidence"))
+            columns.append(res.score.cast(pl.Float32).alias(name))
+            columns.append(res.evidence.cast(pl.String).alias(f"{name}.evidence"))
             extras.update({e.name: e for e in res.extra})
-        # Wrapped public-dataset items share their wrapper's template (signals/template.py).
-        # A function of the prompt alone: computed on distinct prompts when dataset.name is.
-        if inverse is not None and "dataset.name" in distinct_extras:
-            template_id, skel = item_wrapper_templates(
-                self.signals, distinct_extras.get("dataset.name"), distinct.column("full"),
-                distinct.column("template_id"), distinct.column("skeleton"),
-            )  # fmt: skip
-            # The clusterer keeps the first skeleton per id: distinct prompts in first-seen
-            # order give it the same ids, skeletons and order as the whole batch.
-            update = (template_id, skel)
-            template_id = template_id.gather(inverse)
-        else:
-            template_id, skel = item_wrapper_templates(
-                self.signals, extras.get("dataset.name"), batch.column("full"),
-                batch.column("template_id"), batch.column("skeleton"),
-            )  # fmt: skip
-            update = (template_id, skel)
+        columns.append(shared.get_column("template.id"))
+        for name in ("dataset.name", "dataset.item"):
+            col = extras.get(name)
+            columns.append(
+                col.cast(pl.String).alias(name) if col is not None else shared.get_column(name)
+            )
+        return pl.DataFrame(columns), template_id, skel
+
+    def _prompt_outputs(self, batch: PreparedBatch) -> tuple[pl.DataFrame, pl.Series, pl.Series]:
+        """``(outputs, template id, skeleton)`` of the prompt-only signals on ``batch``.
+
+        ``outputs``: ``signal.<id>`` and its evidence per prompt-only signal, ``template.id``
+        (wrapped public-dataset items share their wrapper's template: signals/template.py),
+        ``dataset.name`` and ``dataset.item``."""
+        n = batch.height
+        columns: list[pl.Series] = []
+        extras: dict[str, pl.Series] = {}
+        for signal in self.signals:
+            if not _prompt_only(signal):
+                continue
+            res = signal.score(batch)
+            if res.score.len() != n:
+                raise RuntimeError(f"signal {signal.id!r} returned {res.score.len()} rows for {n}")
+            columns.append(res.score.cast(pl.Float32).alias(f"signal.{signal.id}"))
+            columns.append(res.evidence.cast(pl.String).alias(f"signal.{signal.id}.evidence"))
+            extras.update({e.name: e for e in res.extra})
+        template_id, skel = item_wrapper_templates(
+            self.signals, extras.get("dataset.name"), batch.column("full"),
+            batch.column("template_id"), batch.column("skeleton"),
+        )  # fmt: skip
         columns.append(template_id.alias("template.id"))
         for name in ("dataset.name", "dataset.item"):
             col = extras.get(name)
@@ -180,10 +216,15 @@ class SignalRunner:
                 if col is not None
                 else pl.Series(name, [None] * n, dtype=pl.String)
             )
-        return pl.DataFrame(columns), *update
+        return pl.DataFrame(columns), template_id, skel
 
     def finish(self) -> pl.DataFrame:
-        """``template.id`` -> ``template.cluster`` over every batch scored so far."""
+        """``template.id`` -> ``template.cluster`` over every batch scored so far.
+
+        Empties the prompt memo: the scan's scoring is over, and what it held would stay
+        resident through detection (scoring more batches after this gives the same
+        results, from a fresh memo)."""
+        self.memo = PromptMemo(self.memo.max_prompts)
         clusters = self.clusterer.clusters()
         if self.config.embedding.get("enabled"):
             from distillguard.signals.embedding import merge_clusters

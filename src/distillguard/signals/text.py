@@ -22,6 +22,7 @@ from distillguard import schema as S
 __all__ = [
     "WINDOW_HEAD",
     "WINDOW_TAIL",
+    "DeferredBatch",
     "PreparedBatch",
     "copied",
     "first_occurrences",
@@ -341,3 +342,19 @@ class PreparedBatch:
         if name not in self.events.columns:
             return None
         return self.events.get_column(name)
+
+
+class DeferredBatch(PreparedBatch):
+    """A whole batch whose views are computed (once per distinct prompt) on first use: a
+    signal that reads only event columns never pays for the text work."""
+
+    def __init__(self, events: pl.DataFrame) -> None:
+        super().__init__(events, pl.DataFrame())
+
+    @property
+    def height(self) -> int:
+        return self.events.height
+
+    @functools.cached_property
+    def views(self) -> pl.DataFrame:
+        return PreparedBatch.deduplicated(self.events)[0].views
