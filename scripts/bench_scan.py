@@ -46,7 +46,7 @@ print(n)
 """
 
 STAGED = """
-import json, resource, sys, time
+import gc, json, resource, sys, time
 from pathlib import Path
 
 from distillguard.accounts import with_subject
@@ -88,6 +88,9 @@ with DuckDBStore(store_dir / "distillguard.duckdb") as store:
     frame = feature_frame(store.scan(None, 65_536, ordered=False), runner=runner)
     mark("signals (feature frame)", t, c)
     stages.extend(inner)
+    # pipeline.scan holds no runner after the signal stage: neither does this.
+    del runner, finish, timed_finish
+    gc.collect()
     size = frame.estimated_size() / 2**20
     t, c = time.perf_counter(), time.process_time()
     frame = with_subject(frame)

@@ -6,6 +6,8 @@ lives in its own part; the store (an engine) only moves data.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import logging
 import time
@@ -117,7 +119,23 @@ def _signal_batches(
         .join(clusters, on="template.id", how="left", maintain_order="left")
         .get_column("template.cluster")
     )
-    return frame.with_columns(cluster)
+    frame = frame.with_columns(cluster)
+    del clusters, cluster
+    _trim_heap()
+    return frame
+
+
+def _trim_heap() -> None:
+    """Hand the C heap's free pages back to the OS (glibc; elsewhere nothing happens).
+
+    Scoring frees most of what it allocates, but glibc keeps freed pages in its per-thread
+    arenas: after the 1M-event scan's signal stage, 0.32 GB that detection could not use.
+    """
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 def feature_frame(

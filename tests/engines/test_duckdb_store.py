@@ -159,3 +159,36 @@ def test_message_columns_are_stored_with_zstd_and_read_back_intact(tmp_path: Pat
     con.close()
     assert compressions == {"ZSTD"}
     assert stored == messages
+
+
+def test_a_finished_scan_leaves_no_blocks_cached_and_the_limit_as_configured(
+    tmp_path: Path,
+) -> None:
+    import os
+
+    def cached_mib(store: DuckDBStore) -> float:
+        row = store._con.execute(
+            "SELECT sum(memory_usage_bytes) / 2^20 FROM duckdb_memory()"
+        ).fetchone()
+        assert row is not None
+        return float(row[0])
+
+    keys = [f"k{i}" for i in range(80_000)]
+    text = pa.array([os.urandom(1000).hex() for _ in keys])  # 160 MB; ~80 MB compressed
+    table = _events(keys).set_column(3, S.PROMPT, text)
+    with DuckDBStore(tmp_path / "s.duckdb", memory_limit="512MB") as store:
+        store.append(table)
+        store.commit()
+        store._con.execute(f'SELECT max(length("{S.PROMPT}")) FROM events').fetchall()
+        assert cached_mib(store) > 64  # what a read leaves behind
+        reader = store.scan([S.PROMPT], batch_size=4096, ordered=False)
+        rows = sum(b.height for b in reader)
+        assert rows == 80_000
+        assert cached_mib(store) <= 32
+        row = store._con.execute("SELECT current_setting('memory_limit')").fetchone()
+        assert row is not None and row[0] == "488.2 MiB"  # 512MB, as configured
+        assert store.count() == 80_000  # still readable
+    with DuckDBStore(":memory:") as store:  # an in-memory store's blocks are its data
+        store.append(table)
+        assert sum(b.height for b in store.scan([S.PROMPT], ordered=False)) == 80_000
+        assert store.count() == 80_000

