@@ -75,17 +75,38 @@ def pair_weights(edges: pl.DataFrame) -> pl.DataFrame:
     """Total weight per subject pair over every edge kind (circulant edges count their pairs).
 
     Within one kind a pair keeps its strongest edge: two accounts sharing five
-    proxy IPs are not five times as linked as two sharing one.
+    proxy IPs are not five times as linked as two sharing one. One kind at a time, each
+    pair as one 64-bit key: grouping all 21.7M edges of the 10M-event scan by (src, dst,
+    kind) at once peaked at +3.6 GiB.
     """
+    pair = (pl.col("src").cast(pl.UInt64) * _HIGH + pl.col("dst").cast(pl.UInt64)).alias("_pair")
+    strongest = [
+        edges.lazy()
+        .filter(pl.col("kind") == kind)
+        .group_by(pair)
+        .agg((pl.col("weight") * pl.col("pairs")).max().alias("w"))
+        .collect()
+        for kind in sorted(edges.get_column("kind").unique().to_list())
+    ]
+    schema = {"src": pl.UInt32, "dst": pl.UInt32, "weight": pl.Float64}
+    if not strongest:
+        return pl.DataFrame(schema=schema)
     return (
-        edges.with_columns((pl.col("weight") * pl.col("pairs")).alias("w"))
-        .group_by("src", "dst", "kind")
-        .agg(pl.col("w").max())
-        .group_by("src", "dst")
+        pl.concat(strongest)
+        .group_by("_pair")
         .agg(pl.col("w").sum().alias("weight"))
         .filter(pl.col("weight") > 0)
-        .sort("src", "dst")
+        .sort("_pair")
+        .select(
+            (pl.col("_pair") // _HIGH).alias("src"),
+            (pl.col("_pair") % _HIGH).alias("dst"),
+            "weight",
+        )
+        .cast(pl.Schema(schema))
     )
+
+
+_HIGH = 1 << 32  # a pair's key: src * _HIGH + dst
 
 
 def leiden_clusters(
@@ -192,14 +213,13 @@ def member_attachment(
 
 def _typed_attachment(edges: pl.DataFrame, membership: pl.DataFrame) -> pl.DataFrame:
     typed = (
-        edges.with_columns((pl.col("weight") * pl.col("pairs")).alias("w"))
+        _intra_cluster(edges, membership)
         .group_by("src", "dst", "kind")
-        .agg(pl.col("w").max())
-        .join(membership.rename({SUBJECT: "src", CLUSTER: "c_src"}), on="src")
-        .join(membership.rename({SUBJECT: "dst", CLUSTER: "c_dst"}), on="dst")
-        .filter((pl.col("c_src") == pl.col("c_dst")) & (pl.col("w") > 0))
+        .agg((pl.col("weight") * pl.col("pairs")).max().alias("w"), pl.col("c_src").first())
+        .filter(pl.col("w") > 0)
         # Canonical order, so float sums do not depend on the input's row order.
         .sort("src", "dst", "kind")
+        .collect()
     )
     per_member = (
         pl.concat(
@@ -248,16 +268,42 @@ def _typed_attachment(edges: pl.DataFrame, membership: pl.DataFrame) -> pl.DataF
     )
 
 
-def _cluster_lookup(membership: pl.DataFrame, frame: pl.DataFrame) -> pl.Expr:
-    """Each event's cluster (null outside any), gathered by its dense subject index."""
-    top = (
-        pl.concat([frame.get_column(SUBJECT), membership.get_column(SUBJECT)]).cast(pl.Int64).max()
-    )
+def _cluster_table(membership: pl.DataFrame, *subjects: pl.Series) -> pl.Series:
+    """Cluster by dense subject index (null outside any), long enough for ``subjects``."""
+    top = pl.concat([*subjects, membership.get_column(SUBJECT)]).cast(pl.Int64).max()
     size = (top if isinstance(top, int) else -1) + 1
-    table = pl.Series(CLUSTER, [None] * size, dtype=pl.UInt32).scatter(
+    return pl.Series(CLUSTER, [None] * size, dtype=pl.UInt32).scatter(
         membership.get_column(SUBJECT).cast(pl.Int64), membership.get_column(CLUSTER)
     )
+
+
+def _cluster_lookup(membership: pl.DataFrame, frame: pl.DataFrame) -> pl.Expr:
+    """Each event's cluster (null outside any), gathered by its dense subject index."""
+    table = _cluster_table(membership, frame.get_column(SUBJECT))
     return pl.lit(table).gather(pl.col(SUBJECT)).alias(CLUSTER)
+
+
+def _intra_cluster(edges: pl.DataFrame, membership: pl.DataFrame) -> pl.LazyFrame:
+    """``src``, ``dst``, ``c_src`` (their cluster), ``kind``, ``weight``, ``pairs`` of the
+    edges whose two ends are members of one cluster.
+
+    Clusters are gathered by subject index: joining every edge with the membership twice
+    copied the edge frame twice (+3.6 GiB on the 10M-event scan's 21.7M edges)."""
+    table = pl.lit(_cluster_table(membership, edges.get_column("src"), edges.get_column("dst")))
+    return (
+        edges.lazy()
+        .select(
+            "src",
+            "dst",
+            table.gather(pl.col("src")).alias("c_src"),
+            table.gather(pl.col("dst")).alias("_c_dst"),
+            "kind",
+            "weight",
+            "pairs",
+        )
+        .filter(pl.col("c_src") == pl.col("_c_dst"))
+        .drop("_c_dst")
+    )
 
 
 def cluster_features(
@@ -365,13 +411,12 @@ def _densities(edges: pl.DataFrame, membership: pl.DataFrame, sizes: pl.DataFram
         schema={"kind": pl.Utf8, "_base": pl.Float64},
     )
     linked = (
-        edges.join(membership.rename({SUBJECT: "src", CLUSTER: "c_src"}), on="src")
-        .join(membership.rename({SUBJECT: "dst", CLUSTER: "c_dst"}), on="dst")
-        .filter(pl.col("c_src") == pl.col("c_dst"))
-        .join(base, on="kind")
+        _intra_cluster(edges, membership)
+        .join(base.lazy(), on="kind")
         .with_columns((pl.col("weight") / pl.col("_base")).clip(0.0, 1.0).alias("_strength"))
         .group_by("c_src", "src", "dst", "kind")
         .agg((pl.col("pairs") * pl.col("_strength")).max().alias("pairs"))
+        .collect()
     )
     # Succession links a chain (each replacement to its predecessor), not a clique: count
     # the share of members on such a chain instead.
