@@ -49,11 +49,10 @@ STAGED = """
 import gc, json, resource, sys, time
 from pathlib import Path
 
-from distillguard.accounts import with_subject
 from distillguard.decisions import detect
 from distillguard.engines.duckdb_store import DuckDBStore
 from distillguard.ingest import ingest
-from distillguard.pipeline import feature_frame
+from distillguard.pipeline import _sorted_by_subject, feature_frame
 from distillguard.signals import SignalRunner
 from distillguard.ui import write_scan_outputs
 
@@ -85,15 +84,15 @@ with DuckDBStore(store_dir / "distillguard.duckdb") as store:
     runner.finish = timed_finish
     # As pipeline.scan: text streamed in storage order, the feature frame put in
     # detection's order after (timed with detection).
-    frame = feature_frame(store.scan(None, 65_536, ordered=False), runner=runner)
+    holder = [feature_frame(store.scan(None, 65_536, ordered=False), runner=runner)]
     mark("signals (feature frame)", t, c)
     stages.extend(inner)
     # pipeline.scan holds no runner after the signal stage: neither does this.
     del runner, finish, timed_finish
     gc.collect()
-    size = frame.estimated_size() / 2**20
+    size = holder[0].estimated_size() / 2**20
     t, c = time.perf_counter(), time.process_time()
-    frame = with_subject(frame)
+    frame = _sorted_by_subject(holder)  # as pipeline.scan: the holder gives up the frame
     detection = detect(frame)
     mark("detection", t, c)
     t, c = time.perf_counter(), time.process_time()

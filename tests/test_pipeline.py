@@ -69,3 +69,20 @@ def test_feature_frame_keeps_batch_order_and_clusters_every_row() -> None:
     )
     assert frame.get_column("template.cluster").null_count() == 0
     assert frame.get_column("system.id").n_unique() == 1
+
+
+def test_sorting_by_subject_in_place_equals_with_subject_and_takes_the_frame() -> None:
+    from distillguard.accounts import with_subject
+    from distillguard.pipeline import _sorted_by_subject
+
+    table = _batch(50)
+    frame = _compact(pl.from_arrow(table)).with_columns(  # type: ignore[arg-type]
+        pl.when(pl.int_range(50) % 6 == 0).then(pl.lit("u-1")).otherwise(None).alias(S.ENDUSER),
+        pl.col(S.TIMESTAMP).reverse(),  # so the sort has something to do
+    )
+    want = with_subject(frame)
+    holder = [frame]
+    got = _sorted_by_subject(holder)
+    assert holder == []  # the caller keeps no reference to the unsorted frame
+    assert_frame_equal(got, want)
+    assert _sorted_by_subject([got]) is got  # already sorted: nothing to do

@@ -104,6 +104,13 @@ def with_subject(frame: pl.DataFrame) -> pl.DataFrame:
     if SUBJECT in frame.columns:
         return frame
     frame = ensure_columns(frame)
+    idx, rows = canonical_rows(frame)
+    return frame.with_columns(idx).select(pl.all().gather(rows))
+
+
+def canonical_rows(frame: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
+    """``(subject index per row, row order)`` of :func:`with_subject` (after
+    ``ensure_columns``): gather the frame and the index by the order to get its result."""
     # The index looked up on the key columns alone and the rows gathered once: joining the
     # whole frame and sorting the result would hold three copies of it at the peak.
     keys = list(SUBJECT_KEYS)
@@ -112,10 +119,14 @@ def with_subject(frame: pl.DataFrame) -> pl.DataFrame:
         .join(subject_index(frame), on=keys, how="left", nulls_equal=True, maintain_order="left")
         .get_column(SUBJECT)
     )
-    keyed = frame.with_columns(idx)
-    order = [SUBJECT, S.TIMESTAMP, *([S.EVENT_KEY] if S.EVENT_KEY in frame.columns else [])]
-    rows = keyed.select(pl.arg_sort_by(order, nulls_last=True, maintain_order=True)).to_series()
-    return keyed.select(pl.all().gather(rows))
+    order = [S.TIMESTAMP, *([S.EVENT_KEY] if S.EVENT_KEY in frame.columns else [])]
+    rows = (
+        frame.select(order)
+        .with_columns(idx)
+        .select(pl.arg_sort_by([SUBJECT, *order], nulls_last=True, maintain_order=True))
+        .to_series()
+    )
+    return idx, rows
 
 
 def _share(cond: pl.Expr) -> pl.Expr:

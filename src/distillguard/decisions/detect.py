@@ -316,13 +316,25 @@ def _decisions(
 
 
 def _edge_keys(edges: pl.DataFrame, subjects: pl.DataFrame) -> pl.DataFrame:
-    keys = subjects.select(SUBJECT, S.ACCOUNT, S.ENDUSER)
-    return edges.join(
-        keys.rename({SUBJECT: "src", S.ACCOUNT: "src_account", S.ENDUSER: "src_enduser"}),
-        on="src",
+    """``edges`` with both ends' keys (Categorical), gathered by subject index: joins copied
+    the whole edge frame twice and the keys as text took ~20 bytes an edge end (+2.4 GB at
+    the end of detection on the 10M-event scan's 21.7M edges)."""
+    top = pl.concat([subjects.get_column(SUBJECT), edges["src"], edges["dst"]]).max()
+    size = (int(top) if isinstance(top, int) else -1) + 1
+    table = pl.DataFrame({SUBJECT: pl.int_range(size, dtype=pl.UInt32, eager=True)}).join(
+        subjects.select(
+            pl.col(SUBJECT).cast(pl.UInt32),
+            pl.col(S.ACCOUNT).cast(pl.Categorical),
+            pl.col(S.ENDUSER).cast(pl.Categorical),
+        ),
+        on=SUBJECT,
         how="left",
-    ).join(
-        keys.rename({SUBJECT: "dst", S.ACCOUNT: "dst_account", S.ENDUSER: "dst_enduser"}),
-        on="dst",
-        how="left",
+        maintain_order="left",
+    )
+    account, enduser = table.get_column(S.ACCOUNT), table.get_column(S.ENDUSER)
+    return edges.with_columns(
+        account.gather(edges["src"]).alias("src_account"),
+        enduser.gather(edges["src"]).alias("src_enduser"),
+        account.gather(edges["dst"]).alias("dst_account"),
+        enduser.gather(edges["dst"]).alias("dst_enduser"),
     )
