@@ -27,13 +27,42 @@ from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["CLUSTER", "EDGE_KINDS", "EDGE_SCHEMA", "INFRA_KINDS", "SKIPPED_SCHEMA", "empty_edges"]
+__all__ = [
+    "CLUSTER",
+    "EDGE_KINDS",
+    "EDGE_SCHEMA",
+    "INFRA_KINDS",
+    "PAIR",
+    "SKIPPED_SCHEMA",
+    "empty_edges",
+    "pair_ends",
+    "pair_key",
+]
 
 # Never "user_agent": sharing a client library says nothing about who is behind it.
 # Cluster id column of memberships and cluster features.
 CLUSTER = "cluster"
 INFRA_KINDS = ("payment", "ip", "ip24", "asn", "tls", "creation")
 EDGE_KINDS = (*INFRA_KINDS, "system", "template", "synchrony", "coverage", "succession")
+
+# A subject pair as one UInt64 (``src * 2**32 + dst``): grouping tens of millions of edges on
+# one integer column holds far less than grouping on two (or on two and a kind).
+PAIR = "_pair"
+_HIGH = 1 << 32
+
+
+def pair_key() -> pl.Expr:
+    """``src`` and ``dst`` as one :data:`PAIR` column."""
+    return (pl.col("src").cast(pl.UInt64) * _HIGH + pl.col("dst").cast(pl.UInt64)).alias(PAIR)
+
+
+def pair_ends() -> list[pl.Expr]:
+    """``src`` and ``dst`` (UInt32) back from the :data:`PAIR` column."""
+    return [
+        (pl.col(PAIR) // _HIGH).cast(pl.UInt32).alias("src"),
+        (pl.col(PAIR) % _HIGH).cast(pl.UInt32).alias("dst"),
+    ]
+
 
 EDGE_SCHEMA = pl.Schema(
     {

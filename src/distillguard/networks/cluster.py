@@ -49,7 +49,7 @@ from distillguard.accounts.profile import (
     new_full_expr,
     rotation_expr,
 )
-from distillguard.networks.base import CLUSTER, EDGE_KINDS
+from distillguard.networks.base import CLUSTER, EDGE_KINDS, PAIR, pair_ends, pair_key
 from distillguard.networks.edges import BASE_WEIGHTS
 from distillguard.networks.load import load_evenness
 from distillguard.networks.split import dataset_split
@@ -79,11 +79,10 @@ def pair_weights(edges: pl.DataFrame) -> pl.DataFrame:
     pair as one 64-bit key: grouping all 21.7M edges of the 10M-event scan by (src, dst,
     kind) at once peaked at +3.6 GiB.
     """
-    pair = (pl.col("src").cast(pl.UInt64) * _HIGH + pl.col("dst").cast(pl.UInt64)).alias("_pair")
     strongest = [
         edges.lazy()
         .filter(pl.col("kind") == kind)
-        .group_by(pair)
+        .group_by(pair_key())
         .agg((pl.col("weight") * pl.col("pairs")).max().alias("w"))
         .collect()
         for kind in sorted(edges.get_column("kind").unique().to_list())
@@ -93,20 +92,13 @@ def pair_weights(edges: pl.DataFrame) -> pl.DataFrame:
         return pl.DataFrame(schema=schema)
     return (
         pl.concat(strongest)
-        .group_by("_pair")
+        .group_by(PAIR)
         .agg(pl.col("w").sum().alias("weight"))
         .filter(pl.col("weight") > 0)
-        .sort("_pair")
-        .select(
-            (pl.col("_pair") // _HIGH).alias("src"),
-            (pl.col("_pair") % _HIGH).alias("dst"),
-            "weight",
-        )
+        .sort(PAIR)
+        .select(*pair_ends(), "weight")
         .cast(pl.Schema(schema))
     )
-
-
-_HIGH = 1 << 32  # a pair's key: src * _HIGH + dst
 
 
 def leiden_clusters(

@@ -18,7 +18,7 @@ import polars as pl
 
 from distillguard import schema as S
 from distillguard.accounts.base import SUBJECT, TEMPLATE_CLUSTER
-from distillguard.networks.base import EDGE_SCHEMA
+from distillguard.networks.base import EDGE_SCHEMA, PAIR, pair_ends, pair_key
 from distillguard.networks.edges import BASE_WEIGHTS, group_pairs
 
 __all__ = ["succession_edges", "synchrony_edges"]
@@ -69,14 +69,16 @@ def synchrony_edges(
                 sliced, max_group=max_template_subjects, clique_cap=clique_cap,
                 neighbours=neighbours,
             )  # fmt: skip
-            counts.append(pairs.group_by("src", "dst").agg(pl.len().alias("co")))
+            counts.append(pairs.group_by(pair_key()).agg(pl.len().alias("co")))
             del pairs
         co = (
             counts[0]
             if len(counts) == 1
-            else pl.concat(counts).group_by("src", "dst").agg(pl.col("co").sum())
+            else pl.concat(counts).group_by(PAIR).agg(pl.col("co").sum())
         )
         del counts
+        # Most pairs share a cell or two: dropped before their ends are looked up.
+        co = co.filter(pl.col("co") >= min_cells).select(*pair_ends(), "co")
         scored = (
             co.join(sizes.rename({SUBJECT: "src", "cells": "cells_src"}), on="src")
             .join(sizes.rename({SUBJECT: "dst", "cells": "cells_dst"}), on="dst")
