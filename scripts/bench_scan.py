@@ -52,7 +52,8 @@ from pathlib import Path
 from distillguard.decisions import detect
 from distillguard.engines.duckdb_store import DuckDBStore
 from distillguard.ingest import ingest
-from distillguard.pipeline import _sorted_by_subject, feature_frame
+from distillguard.accounts.profile import with_subject_taken
+from distillguard.pipeline import feature_frame
 from distillguard.signals import SignalRunner
 from distillguard.ui import write_scan_outputs
 
@@ -92,7 +93,7 @@ with DuckDBStore(store_dir / "distillguard.duckdb") as store:
     gc.collect()
     size = holder[0].estimated_size() / 2**20
     t, c = time.perf_counter(), time.process_time()
-    frame = _sorted_by_subject(holder)  # as pipeline.scan: the holder gives up the frame
+    frame = with_subject_taken(holder)  # as pipeline.scan: the holder gives up the frame
     detection = detect(frame)
     mark("detection", t, c)
     t, c = time.perf_counter(), time.process_time()

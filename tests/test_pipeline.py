@@ -71,18 +71,23 @@ def test_feature_frame_keeps_batch_order_and_clusters_every_row() -> None:
     assert frame.get_column("system.id").n_unique() == 1
 
 
-def test_sorting_by_subject_in_place_equals_with_subject_and_takes_the_frame() -> None:
-    from distillguard.accounts import with_subject
-    from distillguard.pipeline import _sorted_by_subject
+def test_sorting_by_subject_in_place_is_the_canonical_order_and_takes_the_frame() -> None:
+    from distillguard.accounts.base import SUBJECT, SUBJECT_KEYS, ensure_columns, subject_index
+    from distillguard.accounts.profile import with_subject_taken
 
     table = _batch(50)
     frame = _compact(pl.from_arrow(table)).with_columns(  # type: ignore[arg-type]
         pl.when(pl.int_range(50) % 6 == 0).then(pl.lit("u-1")).otherwise(None).alias(S.ENDUSER),
         pl.col(S.TIMESTAMP).reverse(),  # so the sort has something to do
     )
-    want = with_subject(frame)
+    # The canonical order spelled out: subject index joined in, sorted by subject, time, key.
+    keyed = ensure_columns(frame)
+    want = keyed.join(
+        subject_index(keyed), on=list(SUBJECT_KEYS), how="left", nulls_equal=True
+    ).sort([SUBJECT, S.TIMESTAMP, S.EVENT_KEY], nulls_last=True, maintain_order=True)
     holder = [frame]
-    got = _sorted_by_subject(holder)
+    got = with_subject_taken(holder)
     assert holder == []  # the caller keeps no reference to the unsorted frame
-    assert_frame_equal(got, want)
-    assert _sorted_by_subject([got]) is got  # already sorted: nothing to do
+    assert_frame_equal(got, want.select(got.columns))
+    assert got.columns[-1] == SUBJECT
+    assert with_subject_taken([got]) is got  # already sorted: nothing to do

@@ -27,6 +27,7 @@ __all__ = [
     "TEMPLATE_ID",
     "categorical_as_text",
     "ensure_columns",
+    "by_subject_index",
     "subject_index",
 ]
 
@@ -155,4 +156,19 @@ def subject_index(frame: pl.DataFrame) -> pl.DataFrame:
         .unique()
         .sort(SUBJECT_KEYS, nulls_last=False)
         .with_row_index(SUBJECT)
+    )
+
+
+def by_subject_index(values: pl.DataFrame, *subjects: pl.Series) -> pl.DataFrame:
+    """``values`` (one row per ``subject.idx``) laid out by index: row ``i`` holds subject
+    ``i``'s values, nulls for a subject without any, for every index in ``values`` and in
+    ``subjects``. ``column.gather(indices)`` then looks values up for millions of events or
+    edges without joining (and copying) them."""
+    tops = [s.max() for s in (values.get_column(SUBJECT), *subjects)]
+    size = max((t for t in tops if isinstance(t, int)), default=-1) + 1
+    return pl.DataFrame({SUBJECT: pl.int_range(size, dtype=pl.UInt32, eager=True)}).join(
+        values.with_columns(pl.col(SUBJECT).cast(pl.UInt32)),
+        on=SUBJECT,
+        how="left",
+        maintain_order="left",
     )
