@@ -169,3 +169,27 @@ def test_succession_links_a_fresh_replacement_to_the_account_that_stopped() -> N
     assert (
         succession_edges(candidates, p.with_columns(pl.lit(False).alias("new_account"))).height == 0
     )
+
+
+def test_build_edges_orders_by_pair_kind_and_key_and_drops_weightless_edges() -> None:
+    rows = []
+    for i, account in enumerate("abcdef"):  # pairs share several IPs, a card, a TLS stack
+        for n in range(4):
+            rows.append(
+                ev(
+                    account,
+                    i * 7 + n,
+                    **{
+                        S.CLIENT_ADDRESS: f"10.1.{n % 2}.{(i + n) % 3}",
+                        S.PAYMENT: f"pm_{i // 3}",
+                        S.TLS_FINGERPRINT: "ja3_x",
+                    },
+                )
+            )
+    f, p = prepared(rows)
+    edges, _ = build_edges(f, p)
+    assert edges.schema == pl.Schema(EDGE_SCHEMA)
+    assert set(edges["kind"]) == {"ip", "payment"}  # a TLS stack everyone shares weighs 0
+    assert edges.height > edges.select(pl.struct("src", "dst", "kind").n_unique()).item()
+    assert edges["weight"].min() > 0
+    assert edges.equals(edges.sort("src", "dst", "kind", "key"))

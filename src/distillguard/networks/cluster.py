@@ -37,6 +37,7 @@ import logging
 import random
 from collections.abc import Mapping
 
+import numpy as np
 import polars as pl
 
 from distillguard import schema as S
@@ -82,8 +83,9 @@ def pair_weights(edges: pl.DataFrame) -> pl.DataFrame:
 
     Within one kind a pair keeps its strongest edge: two accounts sharing five
     proxy IPs are not five times as linked as two sharing one. One kind at a time, each
-    pair as one 64-bit key: grouping all 21.7M edges of the 10M-event scan by (src, dst,
-    kind) at once peaked at +3.6 GiB.
+    pair as one 64-bit key, and the kinds' weights summed in kind order over runs of equal
+    keys after one stable sort: at 10M events, grouping all 21.7M edges by (src, dst, kind)
+    at once peaked at +3.6 GiB, a hash group-by of the per-kind weights at +1.1 GiB.
     """
     strongest = [
         edges.lazy()
@@ -93,17 +95,20 @@ def pair_weights(edges: pl.DataFrame) -> pl.DataFrame:
         .collect()
         for kind in sorted(edges.get_column("kind").unique().to_list())
     ]
-    schema = {"src": pl.UInt32, "dst": pl.UInt32, "weight": pl.Float64}
+    schema = pl.Schema({"src": pl.UInt32, "dst": pl.UInt32, "weight": pl.Float64})
     if not strongest:
         return pl.DataFrame(schema=schema)
+    merged = pl.concat(strongest).sort(PAIR, maintain_order=True)
+    del strongest
+    pair = merged.get_column(PAIR).to_numpy()
+    starts = np.flatnonzero(np.concatenate([[True], pair[1:] != pair[:-1]]))
+    total = np.add.reduceat(merged.get_column("w").to_numpy(), starts)
+    del merged
     return (
-        pl.concat(strongest)
-        .group_by(PAIR)
-        .agg(pl.col("w").sum().alias("weight"))
+        pl.DataFrame({PAIR: pair[starts], "weight": total})
         .filter(pl.col("weight") > 0)
-        .sort(PAIR)
         .select(*pair_ends(), "weight")
-        .cast(pl.Schema(schema))
+        .cast(schema)
     )
 
 
@@ -120,14 +125,16 @@ def leiden_clusters(
     schema = {SUBJECT: pl.UInt32, CLUSTER: pl.UInt32}
     if weights.height == 0:
         return pl.DataFrame(schema=schema)
-    import numpy as np
-
     nodes = pl.concat([weights["src"], weights["dst"]]).unique().sort()
     node_array = nodes.to_numpy()
-    src = np.searchsorted(node_array, weights["src"].to_numpy())
-    dst = np.searchsorted(node_array, weights["dst"].to_numpy())
-    # NumPy arrays, not lists: a list of 10M edge pairs was ~1.4 GB of Python objects.
-    graph = ig.Graph(n=len(node_array), edges=np.column_stack([src, dst]))
+    # NumPy arrays, not lists: a list of 10M edge pairs was ~1.4 GB of Python objects. Built
+    # in the call, so they are freed before Leiden runs.
+    graph = ig.Graph(
+        n=len(node_array),
+        edges=np.column_stack(
+            [np.searchsorted(node_array, weights[end].to_numpy()) for end in ("src", "dst")]
+        ),
+    )
     ig.set_random_number_generator(random.Random(seed))
     try:
         parts = graph.community_leiden(

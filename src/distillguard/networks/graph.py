@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from distillguard.networks.base import EDGE_SCHEMA, SKIPPED_SCHEMA
+from distillguard.networks.base import EDGE_SCHEMA, SKIPPED_SCHEMA, pair_key
 from distillguard.networks.coverage import coverage_edges
 from distillguard.networks.edges import infrastructure_edges, template_edges
 from distillguard.networks.synchrony import succession_edges, synchrony_edges
@@ -82,15 +82,39 @@ def build_edges(
     )
     sharing = pl.concat([*infra, *content]).filter(pl.col("kind").is_in(_SUCCESSION_KINDS))
     succ = succession_edges(sharing, profiles, gap_hours=p.succession_hours)
-    edges = (
-        pl.concat([*infra, *content, sync, cover, succ])
-        .filter(pl.col("weight") > 0)
-        .sort("src", "dst", "kind", "key")
-        .cast(EDGE_SCHEMA)
-    )
+    del sharing
+    parts = [*infra, *content, sync, cover, succ]
+    del infra, content, sync, cover, succ
+    edges = _in_edge_order(parts)
     skipped = pl.concat([*skipped_infra, *skipped_content]).cast(SKIPPED_SCHEMA)
     if skipped.height:
         log.info(
             "skipped %d shared values held by more than %d subjects", skipped.height, p.max_group
         )
     return edges, skipped
+
+
+def _in_edge_order(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """The edges of ``parts`` (emptied) with weight > 0, sorted by (src, dst, kind, key).
+
+    Each kind is sorted by (src, dst, key) on its own, then the whole by one stable sort on
+    the pair key: sorting the 10M-event scan's 21.7M edges on the four columns at once
+    peaked at +1.3 GiB, this at +0.3 GiB (same order).
+    """
+    by_kind: dict[str, list[pl.DataFrame]] = {}
+    while parts:
+        part = parts.pop().filter(pl.col("weight") > 0)
+        kinds = part.get_column("kind").unique().to_list()
+        for kind in kinds:
+            rows = part if len(kinds) == 1 else part.filter(pl.col("kind") == kind)
+            by_kind.setdefault(kind, []).append(rows)
+        del part
+    if not by_kind:
+        return pl.DataFrame(schema=EDGE_SCHEMA)
+    ordered = pl.concat(
+        [
+            pl.concat(by_kind.pop(kind)).sort("src", "dst", "key").cast(EDGE_SCHEMA)
+            for kind in sorted(by_kind)
+        ]
+    )
+    return ordered[ordered.select(pl.arg_sort_by(pair_key(), maintain_order=True)).to_series()]

@@ -52,12 +52,18 @@ def synchrony_edges(
     used = used.join(keep, on=TEMPLATE_CLUSTER, how="semi")
     best: pl.DataFrame | None = None
     for offset in (0, width_us // 2):
-        cells = used.select(
-            SUBJECT,
-            pl.struct(TEMPLATE_CLUSTER, ((epoch + offset) // width_us).alias("_b"))
-            .hash(seed=0)
-            .alias("key"),
-        ).unique()
+        # Streaming engine: the in-memory unique of ~10M (subject, cell) rows peaked at +2 GB.
+        cells = (
+            used.lazy()
+            .select(
+                SUBJECT,
+                pl.struct(TEMPLATE_CLUSTER, ((epoch + offset) // width_us).alias("_b"))
+                .hash(seed=0)
+                .alias("key"),
+            )
+            .unique()
+            .collect(engine="streaming")
+        )
         sizes = cells.group_by(SUBJECT).agg(pl.len().alias("cells"))
         # Co-occurrences counted a slice of cells at a time (every cell wholly in one slice):
         # the (cell, pair) rows of all cells at once took ~3.5 GB at 10M events.
@@ -71,14 +77,17 @@ def synchrony_edges(
             )  # fmt: skip
             counts.append(pairs.group_by(pair_key()).agg(pl.len().alias("co")))
             del pairs
+        # Most pairs share a cell or two: dropped before their ends are looked up.
         co = (
-            counts[0]
-            if len(counts) == 1
-            else pl.concat(counts).group_by(PAIR).agg(pl.col("co").sum())
+            pl.concat(counts)
+            .lazy()
+            .group_by(PAIR)
+            .agg(pl.col("co").sum())
+            .filter(pl.col("co") >= min_cells)
+            .select(*pair_ends(), "co")
+            .collect(engine="streaming")
         )
         del counts
-        # Most pairs share a cell or two: dropped before their ends are looked up.
-        co = co.filter(pl.col("co") >= min_cells).select(*pair_ends(), "co")
         scored = (
             co.join(sizes.rename({SUBJECT: "src", "cells": "cells_src"}), on="src")
             .join(sizes.rename({SUBJECT: "dst", "cells": "cells_dst"}), on="dst")
