@@ -90,4 +90,5 @@ def test_sorting_by_subject_in_place_is_the_canonical_order_and_takes_the_frame(
     assert holder == []  # the caller keeps no reference to the unsorted frame
     assert_frame_equal(got, want.select(got.columns))
     assert got.columns[-1] == SUBJECT
+    assert S.EVENT_KEY not in got.columns  # it only broke ties
     assert with_subject_taken([got]) is got  # already sorted: nothing to do

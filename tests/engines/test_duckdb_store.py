@@ -192,3 +192,18 @@ def test_a_finished_scan_leaves_no_blocks_cached_and_the_limit_as_configured(
         store.append(table)
         assert sum(b.height for b in store.scan([S.PROMPT], ordered=False)) == 80_000
         assert store.count() == 80_000
+
+
+def test_a_scan_frees_the_key_hashes_and_later_appends_still_skip_duplicates() -> None:
+    def temp_tables(store: DuckDBStore) -> list[str]:
+        rows = store._con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary")
+        return [r[0] for r in rows.fetchall()]
+
+    with DuckDBStore(":memory:") as store:
+        assert store.append(_events(["a", "b"])) == 2
+        assert temp_tables(store) == ["_key_hashes"]
+        assert sum(b.height for b in store.scan([S.EVENT_KEY], ordered=False)) == 2
+        assert temp_tables(store) == []
+        assert store.append(_events(["b", "c"])) == 1  # hashes rebuilt from the stored events
+        assert store.append(_events(["c", "d"])) == 1
+        assert store.count() == 4

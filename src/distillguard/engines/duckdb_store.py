@@ -221,6 +221,7 @@ class DuckDBStore(Closing):
         ordered: bool = True,
     ) -> Iterator[pl.DataFrame]:
         self.commit()
+        self._drop_key_hashes()
         names = list(columns) if columns is not None else list(S.field_names())
         unknown = set(names) - set(S.field_names())
         if unknown:
@@ -245,6 +246,14 @@ class DuckDBStore(Closing):
         finally:
             cursor.close()
             self._release_cache()
+
+    def _drop_key_hashes(self) -> None:
+        """Free the append path's key hashes: a read means the writes are done (a scan
+        ingests first), and they would stay in memory through the scan (0.18 GB at 10M
+        events). The next append builds them again."""
+        if self._hashes_ready:
+            self._con.execute("DROP TABLE IF EXISTS _key_hashes")
+            self._hashes_ready = False
 
     def _release_cache(self) -> None:
         """Drop the blocks a finished read left in DuckDB's buffer pool (they are on disk).
