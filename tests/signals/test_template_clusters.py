@@ -151,3 +151,49 @@ def test_background_digests_are_the_one_pass_digests() -> None:
     assert np.array_equal(clusterer._kept_digests(), lsh.digests(kept, num_perm=64, shingle=3))
     assert clusterer.clusters().equals(first)  # asking again gives the same clusters
     assert TemplateClusterer().clusters().height == 0
+
+
+def brute_force_labels(digest: np.ndarray, threshold: float) -> np.ndarray:
+    """Components of every pair that shares a whole band and estimates >= threshold."""
+    n, num_perm = digest.shape
+    width = num_perm // lsh.BANDS
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i in range(n):
+        for j in range(i):
+            shares = any(
+                np.array_equal(digest[i, s : s + width], digest[j, s : s + width])
+                for s in range(0, num_perm, width)
+            )
+            if shares and np.count_nonzero(digest[i] == digest[j]) / num_perm >= threshold:
+                a, b = find(i), find(j)
+                parent[max(a, b)] = min(a, b)
+    roots = np.array([find(i) for i in range(n)])
+    return np.unique(roots, return_inverse=True)[1]
+
+
+@pytest.mark.parametrize("num_perm", [64, 128])  # bands of 4 and 8 slots
+def test_components_equal_the_brute_force_definition(num_perm: int) -> None:
+    rng = np.random.default_rng(num_perm)
+    # Families: copies of a base with a few slots redrawn from a small alphabet, so some
+    # copies share bands without being near-duplicates and chains merge families.
+    bases = rng.integers(0, 4, size=(12, num_perm), dtype=np.uint32)
+    rows = []
+    for _ in range(160):
+        row = bases[rng.integers(0, len(bases))].copy()
+        changed = rng.choice(num_perm, size=rng.integers(0, num_perm // 2), replace=False)
+        row[changed] = rng.integers(0, 4, size=len(changed), dtype=np.uint32)
+        rows.append(row)
+    digest = np.array(rows, dtype=np.uint32)
+    labels = lsh.components(digest, threshold=0.7)
+    want = brute_force_labels(digest, 0.7)
+    assert np.array_equal(labels, want)
+    assert 1 < labels.max() < len(digest) - 20  # some merged, not everything
+    assert np.array_equal(lsh.components(digest[:0], threshold=0.7), np.empty(0, dtype=np.int64))
+    with pytest.raises(ValueError, match="divisible by 32"):
+        lsh.components(digest[:, :48], threshold=0.7)
