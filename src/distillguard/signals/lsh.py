@@ -6,9 +6,10 @@ Python loop: 77 s on the 1M-event scan, almost all of it in that loop (a near-du
 of templates shares a band across thousands of skeletons, so candidates grow quadratically).
 Here the same digests come from rensa's matrix API (tokens built by Polars, hashed by rensa),
 the bands are grouped exactly by one stable sort, and candidate pairs are checked in NumPy
-blocks, only while their two ends are not yet in one component (a union-find kept compressed). The components are the same as the loop's:
-an edge is a pair that shares a whole band and whose estimate is >= the threshold; rensa's band
-hash finds a superset of those pairs (hash collisions only), which its Jaccard check removed.
+blocks, only while their two ends are not yet in one component (a union-find kept
+compressed). The components are the same as the loop's: an edge is a pair that shares a whole
+band and whose estimate is >= the threshold; rensa's band hash finds a superset of those pairs
+(hash collisions only), which its Jaccard check removed.
 """
 
 from __future__ import annotations

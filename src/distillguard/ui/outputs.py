@@ -300,14 +300,18 @@ def _indexed_edge_frame(edges: pl.DataFrame, campaigns: tuple[Campaign, ...]) ->
     """``edge_frame`` of decisions' edges, which carry subject indices (``src``, ``dst``):
     campaigns are matched and edges summed on the indices, and only the kept edges are named
     (a name per edge end took ~2 GB at 10M events)."""
+    # Distinct ends on the streaming engine: the in-memory unique of 21.7M rows peaked ~+1.5 GiB.
     ends = [
-        edges.select(
+        edges.lazy()
+        .select(
             pl.col(side).alias("i"),
             pl.col(f"{side}_account").alias("account"),
             (pl.col(f"{side}_enduser") if f"{side}_enduser" in edges.columns else pl.lit(None))
             .cast(pl.Utf8)
             .alias("enduser"),
-        ).unique()
+        )
+        .unique()
+        .collect(engine="streaming")
         for side in ("src", "dst")
     ]
     names = (
@@ -318,12 +322,16 @@ def _indexed_edge_frame(edges: pl.DataFrame, campaigns: tuple[Campaign, ...]) ->
     members = _campaign_members(campaigns).join(names, on="member")
     a = members.select("campaign", pl.col("i").alias("src"))
     b = members.select("campaign", pl.col("i").alias("dst"))
+    # One lazy query in edge order (so each weight is summed in one order): run eagerly, the
+    # join with the members held +1.3 GiB at 10M events.
     pairs = (
-        edges.select("src", "dst", pl.col("weight").cast(pl.Float64))
-        .join(a, on="src")
-        .join(b, on=["campaign", "dst"])
+        edges.lazy()
+        .select("src", "dst", pl.col("weight").cast(pl.Float64))
+        .join(a.lazy(), on="src", maintain_order="left")
+        .join(b.lazy(), on=["campaign", "dst"], maintain_order="left")
         .group_by("campaign", "src", "dst")
         .agg(pl.col("weight").sum())
+        .collect()
         .join(members.select("campaign", "campaign_id").unique(), on="campaign")
         .join(names.rename({"i": "src", "member": "a"}), on="src")
         .join(names.rename({"i": "dst", "member": "b"}), on="dst")
