@@ -177,8 +177,8 @@ def brute_force_labels(digest: np.ndarray, threshold: float) -> np.ndarray:
     return np.unique(roots, return_inverse=True)[1]
 
 
-@pytest.mark.parametrize("num_perm", [64, 128])  # bands of 4 and 8 slots
-def test_components_equal_the_brute_force_definition(num_perm: int) -> None:
+@pytest.mark.parametrize(("num_perm", "threads"), [(64, 1), (64, 2), (64, 5), (128, 2)])
+def test_components_equal_the_brute_force_definition(num_perm: int, threads: int) -> None:
     rng = np.random.default_rng(num_perm)
     # Families: copies of a base with a few slots redrawn from a small alphabet, so some
     # copies share bands without being near-duplicates and chains merge families.
@@ -190,7 +190,7 @@ def test_components_equal_the_brute_force_definition(num_perm: int) -> None:
         row[changed] = rng.integers(0, 4, size=len(changed), dtype=np.uint32)
         rows.append(row)
     digest = np.array(rows, dtype=np.uint32)
-    labels = lsh.components(digest, threshold=0.7)
+    labels = lsh.components(digest, threshold=0.7, threads=threads)
     want = brute_force_labels(digest, 0.7)
     assert np.array_equal(labels, want)
     assert 1 < labels.max() < len(digest) - 20  # some merged, not everything

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
@@ -115,8 +117,13 @@ class _Roots:
 
     def __init__(self, n: int) -> None:
         self.root = np.arange(n, dtype=np.int64)
+        self._lock = threading.Lock()
 
     def merge(self, a: np.ndarray, b: np.ndarray) -> None:
+        with self._lock:  # readers may hold an older root array: it only ever coarsens
+            self._merge(a, b)
+
+    def _merge(self, a: np.ndarray, b: np.ndarray) -> None:
         from scipy.sparse import coo_matrix
         from scipy.sparse.csgraph import connected_components
 
@@ -200,9 +207,14 @@ _LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
 _HIGH = np.uint64(0x8080808080808080)
 
 
-def components(digest: np.ndarray, *, threshold: float) -> np.ndarray:
+def components(digest: np.ndarray, *, threshold: float, threads: int = 2) -> np.ndarray:
     """Component label per row (Int64, numbered by smallest member index) of the graph whose
-    edges are the pairs sharing a whole LSH band with a Jaccard estimate >= ``threshold``."""
+    edges are the pairs sharing a whole LSH band with a Jaccard estimate >= ``threshold``.
+
+    The bands are shared out among ``threads`` threads (the NumPy work releases the GIL) that
+    merge into one union-find. The components do not depend on which thread accepts an edge
+    first, or on whether a pair is checked before or after its ends were joined another way.
+    """
     n, num_perm = digest.shape
     if num_perm % (2 * BANDS):  # bands of an even width: two slots to a 64-bit word
         raise ValueError(f"num_perm ({num_perm}) must be divisible by {2 * BANDS}")
@@ -211,19 +223,29 @@ def components(digest: np.ndarray, *, threshold: float) -> np.ndarray:
     need = next((e for e in range(num_perm + 1) if e / num_perm >= threshold), num_perm + 1)
     packs = tuple(_packed(digest, bits) for bits in _PACK_BITS)
     roots = _Roots(n)
-    for band in range(BANDS):
-        sizes, flat = _buckets(digest[:, band * width : (band + 1) * width], roots.root)
-        if len(sizes) == 0:
-            continue
-        # Star first (each member against its bucket's first): near-duplicate families join
-        # in linear time, so the all-pairs pass below only sees what the star left apart.
-        starts = np.cumsum(sizes) - sizes
-        first = np.repeat(flat[starts], sizes - 1)
-        rest = np.delete(flat, starts)
-        ok = _similar(digest, packs, first, rest, need)
-        if ok.any():
-            roots.merge(first[ok], rest[ok])
-        _all_pairs(digest, packs, sizes, flat, roots, need)
+
+    def run(bands: range) -> None:
+        for band in bands:
+            sizes, flat = _buckets(digest[:, band * width : (band + 1) * width], roots.root)
+            if len(sizes) == 0:
+                continue
+            # Star first (each member against its bucket's first): near-duplicate families
+            # join in linear time, so the all-pairs pass only sees what the star left apart.
+            starts = np.cumsum(sizes) - sizes
+            first = np.repeat(flat[starts], sizes - 1)
+            rest = np.delete(flat, starts)
+            ok = _similar(digest, packs, first, rest, need)
+            if ok.any():
+                roots.merge(first[ok], rest[ok])
+            _all_pairs(digest, packs, sizes, flat, roots, need)
+
+    workers = max(1, min(threads, BANDS))
+    if workers == 1:
+        run(range(BANDS))
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="lsh") as pool:
+            for done in [pool.submit(run, range(t, BANDS, workers)) for t in range(workers)]:
+                done.result()
     return roots.labels()
 
 
