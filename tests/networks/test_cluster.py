@@ -62,3 +62,42 @@ def test_pair_weights_keep_the_strongest_edge_per_kind_and_add_kinds() -> None:
         },
     )
     assert pair_weights(edges)["weight"].to_list() == [1.5]
+
+
+def test_densities_do_not_depend_on_the_order_of_the_edges() -> None:
+    import numpy as np
+
+    from distillguard.networks import cluster
+    from distillguard.networks.base import EDGE_SCHEMA
+    from distillguard.networks.edges import BASE_WEIGHTS
+
+    rng = np.random.default_rng(3)
+    n, m = 400, 1_000_000  # enough rows for a multithreaded group-by
+    src = rng.integers(0, n - 1, m)
+    dst = src + rng.integers(1, 40, m)
+    kinds = np.array(sorted(BASE_WEIGHTS))
+    edges = (
+        pl.DataFrame(
+            {
+                "src": np.minimum(src, n - 1),
+                "dst": np.minimum(dst, n - 1),
+                "kind": kinds[rng.integers(0, len(kinds), m)],
+                "key": rng.integers(0, 50, m).astype(str),
+                "group_size": rng.integers(2, 90, m),
+                "weight": rng.uniform(0, 1, m) ** 3,  # spread magnitudes: the sum order shows
+                "pairs": 1.0,
+            }
+        )
+        .filter(pl.col("src") < pl.col("dst"))
+        .cast(EDGE_SCHEMA)
+    )
+    membership = pl.DataFrame(
+        {"subject.idx": np.arange(n), "cluster": np.arange(n) // 100},
+        schema={"subject.idx": pl.UInt32, "cluster": pl.UInt32},
+    )
+    sizes = membership.group_by("cluster").agg(pl.len().cast(pl.UInt32).alias("size"))
+    want = cluster._densities(edges, membership, sizes).sort("cluster")
+    for seed in range(3):
+        shuffled = edges.sample(fraction=1.0, shuffle=True, seed=seed)
+        assert cluster._densities(shuffled, membership, sizes).sort("cluster").equals(want)
+    assert want.height == 4 and want["density.ip"].min() > 0

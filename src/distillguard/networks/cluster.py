@@ -100,16 +100,25 @@ def pair_weights(edges: pl.DataFrame) -> pl.DataFrame:
         return pl.DataFrame(schema=schema)
     merged = pl.concat(strongest).sort(PAIR, maintain_order=True)
     del strongest
-    pair = merged.get_column(PAIR).to_numpy()
-    starts = np.flatnonzero(np.concatenate([[True], pair[1:] != pair[:-1]]))
-    total = np.add.reduceat(merged.get_column("w").to_numpy(), starts)
-    del merged
     return (
-        pl.DataFrame({PAIR: pair[starts], "weight": total})
+        _sum_runs(merged, [PAIR], "w")
+        .rename({"w": "weight"})
         .filter(pl.col("weight") > 0)
         .select(*pair_ends(), "weight")
         .cast(schema)
     )
+
+
+def _sum_runs(frame: pl.DataFrame, keys: list[str], value: str) -> pl.DataFrame:
+    """``keys`` and ``value`` summed over each run of equal ``keys`` (``frame`` is sorted by
+    them), added in row order: a hash group-by's float sums varied in the last bits from run
+    to run."""
+    if frame.height == 0:
+        return frame.select(*keys, value)
+    change = pl.any_horizontal(pl.col(k) != pl.col(k).shift(1) for k in keys).fill_null(True)
+    starts = np.flatnonzero(frame.select(change).to_series().to_numpy())
+    total = np.add.reduceat(frame.get_column(value).to_numpy(), starts)
+    return frame.select(keys)[starts].with_columns(pl.Series(value, total))
 
 
 def leiden_clusters(
@@ -433,6 +442,7 @@ def _densities(edges: pl.DataFrame, membership: pl.DataFrame, sizes: pl.DataFram
         .with_columns((pl.col("weight") / pl.col("_base")).clip(0.0, 1.0).alias("_strength"))
         .group_by("c_src", "src", "dst", "kind")
         .agg((pl.col("pairs") * pl.col("_strength")).max().alias("pairs"))
+        .sort("c_src", "kind", "src", "dst")
         .collect()
     )
     # Succession links a chain (each replacement to its predecessor), not a clique: count
@@ -447,8 +457,7 @@ def _densities(edges: pl.DataFrame, membership: pl.DataFrame, sizes: pl.DataFram
         .rename({"c_src": CLUSTER})
     )
     inside = (
-        linked.group_by("c_src", "kind")
-        .agg(pl.col("pairs").sum())
+        _sum_runs(linked, ["c_src", "kind"], "pairs")
         .rename({"c_src": CLUSTER})
         .join(sizes, on=CLUSTER)
         .with_columns(
