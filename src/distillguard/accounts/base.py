@@ -25,9 +25,9 @@ __all__ = [
     "SYSTEM_ID",
     "TEMPLATE_CLUSTER",
     "TEMPLATE_ID",
+    "by_subject_index",
     "categorical_as_text",
     "ensure_columns",
-    "by_subject_index",
     "subject_index",
 ]
 

@@ -96,7 +96,7 @@ def synchrony_edges(
                     "jaccard"
                 )
             )
-            .filter((pl.col("co") >= min_cells) & (pl.col("jaccard") >= min_jaccard))
+            .filter(pl.col("jaccard") >= min_jaccard)
         )
         best = scored if best is None else pl.concat([best, scored])
     assert best is not None
