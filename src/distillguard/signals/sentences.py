@@ -65,9 +65,11 @@ EXACT_MIN_CHARS = 8
 def exact_keys(texts: pl.Series) -> pl.Series:
     """Hash of the whole normalised text with punctuation stripped; null when too short to
     identify anything (so empty prompts never match an item made of punctuation)."""
-    clean = _clean(pl.col("t").str.head(MAX_SCAN_CHARS))
+    # Cleaned in a select of its own: an eager select used twice would clean twice.
+    clean = pl.col("c")
     return (
         pl.DataFrame({"t": texts.fill_null("")})
+        .select(_clean(pl.col("t").str.head(MAX_SCAN_CHARS)).alias("c"))
         .select(
             pl.when(clean.str.len_chars() >= EXACT_MIN_CHARS)
             .then(clean.hash(seed=_SEED + 1))
