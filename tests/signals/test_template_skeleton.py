@@ -91,25 +91,3 @@ def test_wrapper_skeleton_masks_the_item_span_and_keeps_the_wrapper() -> None:
     assert out[0] is not None
     assert "<item>" in out[0] and "reason carefully" in out[0] and "bridge" not in out[0]
     assert out[1] is None and out[2] is None
-
-
-def test_exact_keys_ignore_punctuation_and_skip_texts_too_short_to_identify() -> None:
-    from distillguard.signals.sentences import EXACT_MIN_CHARS, MAX_SCAN_CHARS, exact_keys
-
-    long_tail = "word " * (MAX_SCAN_CHARS // 5)
-    texts = pl.Series(
-        [
-            "what is the capital of france?",
-            "what is the capital, of france!!",  # same words, other punctuation
-            "what is the capital of spain?",
-            "?!.,;:" * 20,  # punctuation only: nothing to identify
-            "a" * (EXACT_MIN_CHARS - 1),
-            None,
-            long_tail + "x",  # differs only past the scanned prefix
-            long_tail + "y",
-        ]
-    )
-    keys = exact_keys(texts).to_list()
-    assert keys[0] is not None and keys[0] == keys[1] and keys[0] != keys[2]
-    assert keys[3] is None and keys[4] is None and keys[5] is None
-    assert keys[6] is not None and keys[6] == keys[7]

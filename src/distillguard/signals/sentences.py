@@ -65,7 +65,7 @@ EXACT_MIN_CHARS = 8
 def exact_keys(texts: pl.Series) -> pl.Series:
     """Hash of the whole normalised text with punctuation stripped; null when too short to
     identify anything (so empty prompts never match an item made of punctuation)."""
-    # Cleaned in a select of its own: an eager select used twice would clean twice.
+    # Cleaned in a select of its own: an expression named twice in one eager select runs twice.
     clean = pl.col("c")
     return (
         pl.DataFrame({"t": texts.fill_null("")})
