@@ -88,12 +88,14 @@ class CharNgramCounter:
         # with one space, then every n-gram of the padded word for min_n <= n <= max_n that
         # fits (a padded word shorter than n yields nothing more).
         words = [doc.lower().split() for doc in docs]
+        per_doc = np.fromiter((len(w) for w in words), dtype=np.int64, count=n_docs)
+        total = int(per_doc.sum())
         with self._lock:
             table = self._words
-            ids = table.lookup(words)
+            ids = table.lookup(words, total)
             if len(table.ids) > self.max_words and table.known < len(table.ids):
                 table = self._words = _WordTerms()
-                ids = table.lookup(words)
+                ids = table.lookup(words, total)
             if table.known < len(table.ids):
                 new = list(islice(table.ids, table.known, None))
                 table.append(new, self._word_counts(new))
@@ -105,11 +107,10 @@ class CharNgramCounter:
         # sort of what is left puts the indices in the order sklearn builds (so the TF-IDF
         # sums, and the probabilities, are bit-identical). A word twice in a document is two
         # entries of its row, which the product adds up.
-        per_doc = np.fromiter((len(w) for w in words), dtype=np.int64, count=n_docs)
         docs_words = sp.csr_array(
             (
-                np.ones(len(ids), dtype=np.int32),
-                np.array(ids, dtype=np.int64),
+                np.ones(total, dtype=np.int32),
+                ids,
                 np.concatenate([[0], np.cumsum(per_doc)]),
             ),
             shape=(n_docs, words_terms.shape[0]),
@@ -174,9 +175,11 @@ class _WordTerms:
         self.data = np.zeros(1 << 16, dtype=np.int32)
         self.nnz = 0
 
-    def lookup(self, words: list[list[str]]) -> list[int]:
-        """The id of every word, in order; new words get ids but no row yet."""
-        return list(map(self.ids.__getitem__, chain.from_iterable(words)))
+    def lookup(self, words: list[list[str]], total: int) -> np.ndarray:
+        """The id of each of the ``total`` words, in order; new words get ids but no row
+        yet."""
+        ids = map(self.ids.__getitem__, chain.from_iterable(words))
+        return np.fromiter(ids, dtype=np.int64, count=total)
 
     def append(self, words: list[str], counts: pl.DataFrame) -> None:
         """Rows of ``words`` (the ids from ``known`` on, in order); ``counts`` as
