@@ -192,7 +192,7 @@ def campaign_evidence(
     )
     add(
         "creation",
-        float(row.get("creation_burst") or 0.0) * float(row.get("new_account_share") or 0.0),
+        float(row.get("creation_burst") or 0.0) * float(row.get("density.creation") or 0.0),
         f"{_pct(row.get('creation_burst'))} of the accounts were created within one hour",
     )
     add(

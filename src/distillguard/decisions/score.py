@@ -53,6 +53,8 @@ WEIGHTS: dict[str, float] = {
     "rotation": 1.0,
     "coordination": 10.0,
 }
+# A member's own harvest share from which it inherits its cluster's score in full.
+MEMBER_PURPOSE = 0.25
 CONTENT_SHARES = (
     "dataset_share",
     "reasoning_share",
@@ -221,7 +223,9 @@ def subject_scores(profiles: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataFra
         (automation * volume).alias("automation"),
         new_full_expr().alias("new_full"),
         rotation_expr().alias("rotation"),
-        # A member inherits its cluster's score in proportion to how tightly it is tied in.
+        # A member inherits its cluster's score in proportion to how tightly it is tied in,
+        # and to how far it shares the cluster's purpose: a home user behind a residential
+        # proxy address, or signed up in the same minutes as a ring, does not harvest.
         (
             pl.col(CLUSTER_SCORE).fill_null(0.0)
             * (
@@ -229,6 +233,9 @@ def subject_scores(profiles: pl.DataFrame, clusters: pl.DataFrame) -> pl.DataFra
                 if "attachment" in scored.columns
                 else pl.lit(1.0)
             )
+            * pl.max_horizontal(
+                pl.col("harvest_share").fill_null(0.0) / MEMBER_PURPOSE, new_full_expr()
+            ).clip(0.0, 1.0)
         ).alias("coordination"),
     )
     logit = pl.lit(BIAS)

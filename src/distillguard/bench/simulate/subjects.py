@@ -339,6 +339,10 @@ def _benign(b: _Builder, pop: PopulationSpec, pool_sizes: dict[str, int]) -> Non
         created[fresh] = b.start_ms - rng.integers(60_000, 7 * _DAY_MS, int(fresh.sum()))
     if pop.kind == "new_account":
         created = b.start_ms + (rng.random(n) * hours * 3_600_000 * 0.8).astype(np.int64)
+    if pop.kind == "researcher":
+        # Courses and workshops sign their participants up together: cohorts of 8-30.
+        cohort = np.repeat(np.arange(n), rng.integers(8, 31, n))[:n]
+        created = _bulk_signups(b, created, cohort, 0.4, (0.6, 1.0), 3_600_000)
     if pop.kind == "router":
         _routers(b, pop)
         return
@@ -348,6 +352,8 @@ def _benign(b: _Builder, pop: PopulationSpec, pool_sizes: dict[str, int]) -> Non
         per_org = max(pop.accounts_per_org, 2)
         org_of = np.arange(n) // per_org
         n_org = int(org_of.max()) + 1
+        # An admin provisions a team's accounts in one go (SSO / SCIM).
+        created = _bulk_signups(b, created, org_of, 0.5, (0.3, 1.0), 900_000)
         org_net = b.networks(_IP_MIX["shared_nat"], n_org)
         ips = max(pop.ips, 1)
         nets = org_net[org_of]
@@ -399,6 +405,28 @@ def _benign(b: _Builder, pop: PopulationSpec, pool_sizes: dict[str, int]) -> Non
         tz=b.tz_for(nets), active=(lo, hi), sweep=sweep, template=template, template2=template2,
         system=system,
     )  # fmt: skip
+
+
+def _bulk_signups(
+    b: _Builder,
+    created: np.ndarray,
+    group: np.ndarray,
+    group_share: float,
+    member_share: tuple[float, float],
+    window_ms: int,
+) -> np.ndarray:
+    """Benign bulk creation: in ``group_share`` of the groups, a share of the members (drawn
+    from ``member_share``) got their accounts within one ``window_ms`` on the group's own day.
+    The hard negative for the bulk-creation evidence of rings."""
+    rng = b.rng
+    n_groups = int(group.max()) + 1
+    bulk = rng.random(n_groups) < group_share
+    day = b.start_ms - b.ages_ms(n_groups)
+    share = rng.uniform(*member_share, n_groups)
+    pick = bulk[group] & (rng.random(group.shape[0]) < share[group])
+    out = created.copy()
+    out[pick] = day[group[pick]] + rng.uniform(0, window_ms, int(pick.sum())).astype(np.int64)
+    return out
 
 
 def _routers(b: _Builder, pop: PopulationSpec) -> None:
