@@ -261,3 +261,39 @@ def test_rhythms_batch_is_24_7_and_load_balancing_is_even(
         return float(values.std() / values.mean())
 
     assert spread(counts) < 0.35 < spread(chat)
+
+
+def test_benign_cohorts_and_orgs_sign_up_in_bulk(tmp_path: Path, lib: PromptLibrary) -> None:
+    # The hard negative for bulk-created rings: research cohorts and provisioned org teams.
+    text = (
+        '[scenario]\nname = "signups"\nstart = "2026-03-02T00:00:00Z"\nhours = 24\n'
+        '[[population]]\nkind = "researcher"\naccounts = 300\ndaily_events = 8\n'
+        '[[population]]\nkind = "shared_nat"\naccounts = 300\ndaily_events = 8\n'
+        "accounts_per_org = 30\nips = 2\n"
+        '[[population]]\nkind = "chat"\naccounts = 300\ndaily_events = 8\n'
+    )
+    path = tmp_path / "signups.toml"
+    path.write_text(text)
+    summary = simulate(path, seed=1, out=tmp_path / "out", library=lib)
+    rows = [orjson.loads(x) for x in summary.paths.events.read_bytes().splitlines()]
+    labels = pl.read_parquet(summary.paths.subjects)
+    population = dict(zip(labels["account_id"], labels["population"], strict=True))
+    created = pl.DataFrame(
+        {
+            "account": [r[S.ACCOUNT] for r in rows],
+            "created": [r[S.ACCOUNT_CREATED] for r in rows],
+        }
+    ).unique()
+    busiest = (
+        created.with_columns(
+            pl.col("account").replace_strict(population).alias("population"),
+            pl.col("created").str.to_datetime(time_zone="UTC").dt.truncate("1h").alias("hour"),
+        )
+        .group_by("population", "hour")
+        .len()
+        .group_by("population")
+        .agg(pl.col("len").max())
+    )
+    most = dict(busiest.iter_rows())
+    assert most["researcher"] >= 8 and most["shared_nat"] >= 9
+    assert most["chat"] <= 3  # independent sign-ups: no bursts

@@ -37,6 +37,7 @@ POPULATION_LABELS = (
 )  # fmt: skip
 EVAL_BENCHES = ("mmlu", "gsm8k", "humaneval")
 _DAY_MS = 86_400_000
+_MAX_AGE_DAYS = 1400.0
 
 # population kind -> (prompt kind, param role, rhythm)
 _POP_PROFILE: dict[str, tuple[int, str, int]] = {
@@ -177,7 +178,11 @@ class _Builder:
         return tz
 
     def ages_ms(self, size: int, median_days: float = 240.0) -> np.ndarray:
-        days = np.minimum(self.rng.lognormal(math.log(median_days), 1.1, size), 1400.0)
+        days = self.rng.lognormal(math.log(median_days), 1.1, size)
+        # Ages past the cap fold back into its second half: clipped, ~5% of every population
+        # shared one creation instant, a bulk sign-up that no one made.
+        cap = _MAX_AGE_DAYS
+        days = np.where(days > cap, cap / 2 + days % (cap / 2), days)
         return (days * _DAY_MS).astype(np.int64)
 
     # -- accounts ----------------------------------------------------------
